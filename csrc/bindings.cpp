@@ -1,0 +1,84 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The extension module mlx_qmm._ext. The Python package (python/mlx_qmm)
+// re-exports these with their documentation; the public quantized_matmul
+// there routes modes other than "affine" to stock MLX before reaching ours.
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
+
+#include <tuple>
+#include <vector>
+
+#include "csrc/backend_info.h"
+#include "csrc/cpu/panel_matmul.h"
+#include "csrc/cpu/thread_pool.h"
+#include "csrc/ops.h"
+#include "csrc/quantized_format.h"
+#include "mlx/version.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+NB_MODULE(_ext, m) {
+  m.doc() = "mlx-qmm's C++ core: ops over our own MLX primitives.";
+
+  m.def(
+      "quantized_matmul",
+      &mlx_qmm::quantized_matmul,
+      nb::arg(),
+      nb::arg(),
+      "scales"_a,
+      "biases"_a = nb::none(),
+      "transpose"_a = true,
+      "group_size"_a = nb::none(),
+      "bits"_a = nb::none(),
+      "mode"_a = "affine",
+      nb::kw_only(),
+      "bias"_a = nb::none(),
+      "stream"_a = nb::none(),
+      "Affine quantized matmul with a fused bias (see mlx_qmm.quantized_matmul).");
+
+  m.def(
+      "matmul",
+      &mlx_qmm::matmul,
+      nb::arg(),
+      nb::arg(),
+      "transpose"_a = true,
+      nb::kw_only(),
+      "bias"_a = nb::none(),
+      "stream"_a = nb::none(),
+      "Dense matmul with a fused bias (see mlx_qmm.matmul).");
+
+  m.def(
+      "kernel_providers",
+      []() {
+        std::vector<std::tuple<std::string, std::string, std::string>> rows;
+        for (const auto& p : mlx_qmm::kernel_providers()) {
+          rows.emplace_back(p.device, p.op, p.provider);
+        }
+        return rows;
+      },
+      "(device, op, provider) for every op and device type.");
+
+  m.def(
+      "cpu_threads",
+      &mlx_qmm::cpu::concurrency,
+      "Threads the CPU kernels spread their work over.");
+
+  m.attr("BUILT_AGAINST_MLX") = MLX_QMM_BUILT_AGAINST_MLX;
+  m.attr("LINKED_MLX") = mlx::core::version();
+  m.attr("SUPPORTED_BITS") = nb::tuple(nb::cast(std::vector<int>(
+      mlx_qmm::kSupportedBits.begin(), mlx_qmm::kSupportedBits.end())));
+  m.attr("SUPPORTED_GROUP_SIZES") = nb::tuple(nb::cast(std::vector<int>(
+      mlx_qmm::kSupportedGroupSizes.begin(),
+      mlx_qmm::kSupportedGroupSizes.end())));
+  m.attr("DEFAULT_GROUP_SIZE") = mlx_qmm::kDefaultGroupSize;
+  m.attr("DEFAULT_BITS") = mlx_qmm::kDefaultBits;
+  m.attr("CPU_PANEL_COLUMNS") = mlx_qmm::cpu::kPanelColumns;
+  m.attr("CPU_ROW_BLOCK") = mlx_qmm::cpu::kRowBlock;
+}

@@ -1,0 +1,106 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// CPU evaluation of DenseMatmul: panels of w, read through its strides (so
+// transposed, sliced and broadcast weights need no copy), are converted to
+// the accumulation type and fed to the shared driver (panel_matmul.h).
+
+#include <cstdint>
+#include <type_traits>
+
+#include "csrc/cpu/panel_matmul.h"
+#include "csrc/primitives.h"
+#include "mlx/allocator.h"
+#include "mlx/backend/cpu/encoder.h"
+
+namespace mlx_qmm {
+
+namespace {
+
+// float64 accumulates in float64; the 16-bit types and float32 in float32.
+template <typename T>
+using Accumulator = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <typename T>
+void dense_matmul(
+    const std::vector<mx::array>& inputs,
+    mx::array& out,
+    bool transpose,
+    bool has_bias) {
+  using Acc = Accumulator<T>;
+  const auto& x = inputs[0];
+  const auto& w = inputs[1];
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  if (out.size() == 0) {
+    return;
+  }
+
+  cpu::PanelMatmulShape shape;
+  shape.n = n;
+  shape.k = k;
+  if (w.ndim() == 2) {
+    shape.batches = 1;
+    shape.rows_per_batch = out.size() / n;
+  } else {
+    shape.rows_per_batch = x.shape(-2);
+    shape.batches = out.size() / n / shape.rows_per_batch;
+  }
+
+  // Strides of the [N, K] view of w.
+  const int64_t row_stride = w.strides()[w.ndim() - (transpose ? 2 : 1)];
+  const int64_t col_stride = w.strides()[w.ndim() - (transpose ? 1 : 2)];
+  const T* w_data = w.data<T>();
+  auto load_panel = [&](int64_t b, int n0, int columns, Acc* panel) {
+    const T* base = w_data + cpu::batch_offset(w, b);
+    for (int j = 0; j < columns; ++j) {
+      const T* row = base + (n0 + j) * row_stride;
+      Acc* dst = panel + static_cast<int64_t>(j) * k;
+      for (int i = 0; i < k; ++i) {
+        dst[i] = static_cast<Acc>(row[i * col_stride]);
+      }
+    }
+  };
+
+  const T* bias = has_bias ? inputs[2].data<T>() : nullptr;
+  const int64_t bias_stride = has_bias ? inputs[2].strides()[0] : 0;
+  cpu::panel_matmul<T, Acc>(
+      x.data<T>(),
+      cpu::RowLayout(x),
+      shape,
+      bias,
+      bias_stride,
+      out.data<T>(),
+      load_panel);
+}
+
+} // namespace
+
+void DenseMatmul::eval_cpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  for (const auto& a : inputs) {
+    encoder.set_input_array(a);
+  }
+  encoder.set_output_array(out);
+  encoder.dispatch(
+      [inputs, out, transpose = transpose_, has_bias = has_bias_]() mutable {
+        switch (out.dtype()) {
+          case mx::float32:
+            return dense_matmul<float>(inputs, out, transpose, has_bias);
+          case mx::float16:
+            return dense_matmul<mx::float16_t>(inputs, out, transpose, has_bias);
+          case mx::bfloat16:
+            return dense_matmul<mx::bfloat16_t>(
+                inputs, out, transpose, has_bias);
+          case mx::float64:
+            return dense_matmul<double>(inputs, out, transpose, has_bias);
+          default:
+            throw std::invalid_argument(
+                "[QmmDenseMatmul] Unsupported output dtype.");
+        }
+      });
+}
+
+} // namespace mlx_qmm
