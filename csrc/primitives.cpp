@@ -75,10 +75,24 @@ std::vector<mx::array> align_vmapped_operands(
   int w_rank = per_sample_batch_rank(1);
   int rank = std::max(x_rank, w_rank);
 
+  int instances = 1;
+  for (size_t i = 1; i < operands.size(); ++i) {
+    if (axes[i] >= 0) {
+      instances = operands[i].shape(axes[i]);
+    }
+  }
+
   std::vector<mx::array> aligned;
   for (size_t i = 0; i < operands.size(); ++i) {
     mx::array a = axes[i] >= 0 ? mx::moveaxis(operands[i], axes[i], 0, s)
                                : mx::expand_dims(operands[i], 0, s);
+    if (i > 0 && axes[i] < 0) {
+      // The weight operands must share one batch shape (w's): a shared one
+      // is repeated, without a copy, for every instance.
+      auto shape = a.shape();
+      shape[0] = instances;
+      a = mx::broadcast_to(a, shape, s);
+    }
     int missing = rank - (i == 0 ? x_rank : w_rank);
     if (missing > 0) {
       std::vector<int> new_axes(missing);

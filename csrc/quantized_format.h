@@ -32,7 +32,7 @@ namespace mlx_qmm {
 inline constexpr int kWordBits = 32;
 inline constexpr int kValuesPerBlock = 32;
 
-inline constexpr std::array<int, 6> kSupportedBits = {2, 3, 4, 5, 6, 8};
+inline constexpr std::array<int, 7> kSupportedBits = {1, 2, 3, 4, 5, 6, 8};
 inline constexpr std::array<int, 3> kSupportedGroupSizes = {32, 64, 128};
 
 inline constexpr int kDefaultGroupSize = 64;

@@ -46,6 +46,8 @@ inline void dequantize_block(
 template <typename Fn>
 inline void dispatch_bits(int bits, Fn&& fn) {
   switch (bits) {
+    case 1:
+      return fn.template operator()<1>();
     case 2:
       return fn.template operator()<2>();
     case 3:

@@ -46,7 +46,7 @@ def quantized_matmul(
         group_size (int, optional): The size of the group in ``w`` that shares a
           scale and bias: 32, 64 or 128. Default: ``64``.
         bits (int, optional): The number of bits occupied by each element of
-          ``w``: 2, 3, 4, 5, 6 or 8. Default: ``4``.
+          ``w``: 1, 2, 3, 4, 5, 6 or 8. Default: ``4``.
         mode (str, optional): The quantization mode. Default: ``"affine"``.
         bias (array, optional): Added to every row of the result, shape
           ``(N,)``. Default: ``None``.

@@ -1,0 +1,101 @@
+"""Shared references, tolerances and input makers for the test suite.
+
+Reference = stock MLX: ``mx.dequantize`` + ``mx.matmul`` in float32 (and, in
+float32, ``mx.quantized_matmul`` itself). Errors are ``||out - ref|| /
+||ref||``; the tolerances are set by the dtype's rounding, see TOLERANCE.
+Inputs are fresh random draws on every run (the seed is in each failure
+message); outputs are poisoned with NaN before evaluation so an element our
+kernels fail to write cannot pass.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import mlx_qmm
+
+DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+
+# Relative to the float32 reference. Our kernels accumulate in float32; what
+# remains is the rounding of the output (and, for a float32 reference built
+# from rounded operands, summation order): float32 ~1e-7 per op grows to
+# ~1e-6 over long sums, float16's half-ulp is 4.9e-4, bfloat16's 3.9e-3.
+TOLERANCE = {mx.float32: 1e-5, mx.float16: 1e-3, mx.bfloat16: 1e-2}
+
+SUPPORTED_BITS = mlx_qmm._loader._ext.SUPPORTED_BITS
+SUPPORTED_GROUP_SIZES = mlx_qmm._loader._ext.SUPPORTED_GROUP_SIZES
+CPU_PANEL_COLUMNS = mlx_qmm._loader._ext.CPU_PANEL_COLUMNS
+CPU_ROW_BLOCK = mlx_qmm._loader._ext.CPU_ROW_BLOCK
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A fresh seed for mx.random and numpy, shown in the test's id on failure."""
+    value = int.from_bytes(os.urandom(4), "little")
+    mx.random.seed(value)
+    request.node.user_properties.append(("seed", value))
+    return value
+
+
+def rel_error(out: mx.array, ref: mx.array) -> float:
+    """``||out - ref|| / ||ref||`` in float64 (NaN if out has a NaN)."""
+    out = np.array(out.astype(mx.float32), dtype=np.float64)
+    ref = np.array(ref.astype(mx.float32), dtype=np.float64)
+    assert out.shape == ref.shape, (out.shape, ref.shape)
+    if not np.all(np.isfinite(out)):
+        return float("nan")
+    den = np.linalg.norm(ref)
+    return float(np.linalg.norm(out - ref) / (den if den > 0 else 1.0))
+
+
+def assert_close(out: mx.array, ref: mx.array, dtype, seed=None, scale: float = 1.0):
+    """Assert ``out`` is within the dtype's tolerance of ``ref``."""
+    err = rel_error(out, ref)
+    tol = TOLERANCE[dtype] * scale
+    assert err <= tol, f"relative error {err:.3e} > {tol:.1e} (seed={seed})"
+
+
+def evaluate_poisoned(out: mx.array) -> mx.array:
+    """Evaluate the lazy ``out`` into memory that was just filled with NaN.
+
+    MLX's allocator hands a freed buffer of the same size to the next
+    allocation, so with the cache emptied first the output lands on
+    NaN-filled memory and any element the kernel does not write stays NaN.
+    """
+    if out.size:
+        mx.clear_cache()
+        poison = [mx.full(out.shape, float("nan"), out.dtype) for _ in range(2)]
+        mx.eval(poison)
+        del poison
+    mx.eval(out)
+    return out
+
+
+def random_quantized(
+    shape: tuple[int, ...], group_size: int, bits: int, dtype
+) -> tuple[mx.array, mx.array, mx.array, mx.array]:
+    """Quantize a random float matrix (any batch) of ``shape``: (w, s, b, w_hat)."""
+    w = mx.random.normal(shape).astype(dtype)
+    wq, scales, biases = mx.quantize(w, group_size, bits)
+    w_hat = mx.dequantize(
+        wq, scales.astype(mx.float32), biases.astype(mx.float32), group_size, bits
+    )
+    mx.eval(wq, scales, biases, w_hat)
+    return wq, scales, biases, w_hat
+
+
+def reference_qmm(x, w_hat, transpose, bias=None):
+    """float32 ``x @ w_hat.T (+ bias)`` with matmul broadcasting."""
+    x = x.astype(mx.float32)
+    w = mx.swapaxes(w_hat, -1, -2) if transpose else w_hat
+    if x.ndim == 1:
+        out = mx.squeeze(mx.matmul(x[None], w), -2)
+    else:
+        out = mx.matmul(x, w)
+    if bias is not None:
+        out = out + bias.astype(mx.float32)
+    return out
