@@ -16,7 +16,6 @@ import json
 import sys
 
 import mlx.core as mx
-
 from mlx_qmm.compare import DTYPES, QuantizedCase, format_table, run_case
 
 DEFAULT_SHAPES = ["4096x4096", "14336x4096", "4096x14336"]
@@ -29,8 +28,12 @@ def parse_shape(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", nargs="+", default=DEFAULT_SHAPES[:1],
-                        help="N x K of the weight, e.g. 4096x4096")
+    parser.add_argument(
+        "--shape",
+        nargs="+",
+        default=DEFAULT_SHAPES[:1],
+        help="N x K of the weight, e.g. 4096x4096",
+    )
     parser.add_argument("--m", nargs="+", type=int, default=[1, 16])
     parser.add_argument("--bits", nargs="+", type=int, default=[4])
     parser.add_argument("--group-size", type=int, default=64)

@@ -43,10 +43,7 @@ bool is_real_floating(mx::Dtype t) {
   return mx::issubdtype(t, mx::floating);
 }
 
-void check_bias(
-    const char* tag,
-    const std::optional<mx::array>& bias,
-    int n) {
+void check_bias(const char* tag, const std::optional<mx::array>& bias, int n) {
   if (bias && (bias->ndim() != 1 || bias->shape(0) != n)) {
     fail(
         tag,
@@ -55,10 +52,8 @@ void check_bias(
   }
 }
 
-mx::array finish(
-    const BatchedOperands& ops,
-    mx::array out,
-    mx::StreamOrDevice s) {
+mx::array
+finish(const BatchedOperands& ops, mx::array out, mx::StreamOrDevice s) {
   return ops.squeeze_m ? mx::squeeze(out, -2, s) : out;
 }
 
@@ -127,8 +122,8 @@ mx::array quantized_matmul(
             str(scales.shape()) + " and " + str(biases->shape()) + ".");
   }
   if (scales.ndim() != w.ndim() ||
-      !std::equal(w.shape().begin(), w.shape().end() - 1,
-                  scales.shape().begin())) {
+      !std::equal(
+          w.shape().begin(), w.shape().end() - 1, scales.shape().begin())) {
     fail(
         tag,
         "scales must have shape (..., " + std::to_string(w.shape(-2)) +
@@ -141,10 +136,10 @@ mx::array quantized_matmul(
     fail(
         tag,
         "The shapes of w " + str(w.shape()) + " and scales " +
-            str(scales.shape()) + " are incompatible with group_size=" +
-            std::to_string(group_size) + " and bits=" + std::to_string(bits) +
-            ": w should have " + std::to_string(packed_len * bits / kWordBits) +
-            " words per row.");
+            str(scales.shape()) +
+            " are incompatible with group_size=" + std::to_string(group_size) +
+            " and bits=" + std::to_string(bits) + ": w should have " +
+            std::to_string(packed_len * bits / kWordBits) + " words per row.");
   }
   int k = transpose ? static_cast<int>(packed_len) : w.shape(-2);
   int n = transpose ? w.shape(-2) : static_cast<int>(packed_len);

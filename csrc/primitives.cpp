@@ -135,10 +135,8 @@ VmappedBias split_vmapped_bias(
   return {std::nullopt, mx::moveaxis(bias, axes.back(), 0, s)};
 }
 
-mx::array add_vmapped_bias(
-    mx::array out,
-    const VmappedBias& bias,
-    mx::Stream s) {
+mx::array
+add_vmapped_bias(mx::array out, const VmappedBias& bias, mx::Stream s) {
   if (!bias.added) {
     return out;
   }
@@ -150,8 +148,8 @@ mx::array add_vmapped_bias(
 
 // Keeps a vmapped result's instance axis first when nothing was vmapped but
 // the bias (the matmul then has no instance axis of its own).
-mx::array with_instance_axis(const mx::array& out, bool has_instance_axis,
-                             mx::Stream s) {
+mx::array
+with_instance_axis(const mx::array& out, bool has_instance_axis, mx::Stream s) {
   return has_instance_axis ? out : mx::expand_dims(out, 0, s);
 }
 
@@ -290,8 +288,7 @@ std::vector<mx::array> AffineQuantizedMatmul::jvp(
   return {*result};
 }
 
-std::pair<std::vector<mx::array>, std::vector<int>>
-AffineQuantizedMatmul::vmap(
+std::pair<std::vector<mx::array>, std::vector<int>> AffineQuantizedMatmul::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
   const auto s = stream();

@@ -77,7 +77,9 @@ class AffineQuantizedMatmul : public mx::UnaryPrimitive {
 class DenseMatmul : public mx::UnaryPrimitive {
  public:
   DenseMatmul(mx::Stream stream, bool transpose, bool has_bias)
-      : mx::UnaryPrimitive(stream), transpose_(transpose), has_bias_(has_bias) {}
+      : mx::UnaryPrimitive(stream),
+        transpose_(transpose),
+        has_bias_(has_bias) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
   void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;

@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 
 import mlx.core as mx
+import mlx_qmm
 import numpy as np
 import pytest
-
-import mlx_qmm
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 

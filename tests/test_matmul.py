@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlx.core as mx
+import mlx_qmm
 import pytest
 from conftest import (
     CPU_PANEL_COLUMNS,
@@ -11,8 +12,6 @@ from conftest import (
     assert_close,
     evaluate_poisoned,
 )
-
-import mlx_qmm
 
 N_RAGGED = CPU_PANEL_COLUMNS * 2 + 7
 
@@ -68,7 +67,9 @@ def test_float64_on_cpu(seed):
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, stream=mx.cpu))
     assert out.dtype == mx.float64
     ref = mx.matmul(x, w.T, stream=mx.cpu)
-    err = (mx.linalg.norm(out - ref, stream=mx.cpu) / mx.linalg.norm(ref, stream=mx.cpu)).item()
+    err = (
+        mx.linalg.norm(out - ref, stream=mx.cpu) / mx.linalg.norm(ref, stream=mx.cpu)
+    ).item()
     assert err < 1e-12, err
 
 

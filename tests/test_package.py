@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import mlx.core as mx
+import mlx_qmm
 import numpy as np
 from conftest import SUPPORTED_BITS, SUPPORTED_GROUP_SIZES, evaluate_poisoned
-
-import mlx_qmm
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import mlx.core as mx
+import mlx_qmm
 import pytest
 from conftest import (
     CPU_PANEL_COLUMNS,
@@ -24,12 +25,8 @@ from conftest import (
     reference_qmm,
 )
 
-import mlx_qmm
-
 GRID = list(
-    itertools.product(
-        SUPPORTED_BITS, SUPPORTED_GROUP_SIZES, DTYPES, [True, False]
-    )
+    itertools.product(SUPPORTED_BITS, SUPPORTED_GROUP_SIZES, DTYPES, [True, False])
 )
 
 
@@ -134,8 +131,11 @@ def test_bias_dtype_promotes(seed):
     out = mlx_qmm.quantized_matmul(x, wq, scales, biases, bias=bias)
     assert out.dtype == mx.float32
     assert_close(
-        evaluate_poisoned(out), reference_qmm(x, w_hat, True, bias), mx.float32,
-        seed, scale=100,  # the float16 operands were rounded; the sum is not
+        evaluate_poisoned(out),
+        reference_qmm(x, w_hat, True, bias),
+        mx.float32,
+        seed,
+        scale=100,  # the float16 operands were rounded; the sum is not
     )
 
 
@@ -177,17 +177,18 @@ def test_empty_dimensions(seed):
 def test_single_thread_schedule_matches():
     """Run a ragged case with one CPU thread (MLX_QMM_NUM_THREADS=1) in a
     fresh process: the serial schedule must give the same answer."""
-    code = """
+    code = f"""
 import mlx.core as mx, mlx_qmm, sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {os.path.dirname(__file__)!r})
 from conftest import random_quantized, reference_qmm, rel_error
 assert mlx_qmm.backend_info()["cpu_threads"] == 1
 wq, s, b, w_hat = random_quantized((101, 192), 64, 3, mx.float32)
 x = mx.random.normal((70, 192))
-err = rel_error(mlx_qmm.quantized_matmul(x, wq, s, b, bits=3), reference_qmm(x, w_hat, True))
+out = mlx_qmm.quantized_matmul(x, wq, s, b, bits=3)
+err = rel_error(out, reference_qmm(x, w_hat, True))
 assert err < 1e-5, err
 print("ok")
-""".format(tests=os.path.dirname(__file__))
+"""
     env = dict(os.environ, MLX_QMM_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True

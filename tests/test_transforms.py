@@ -4,10 +4,9 @@ gradients), jvp, vmap, compile, and mx.export_to_dot showing our names."""
 from __future__ import annotations
 
 import mlx.core as mx
+import mlx_qmm
 import pytest
 from conftest import assert_close, evaluate_poisoned, random_quantized, reference_qmm
-
-import mlx_qmm
 
 GRAD_TOL = 1e-4  # float32 sums of a few hundred products, in different orders
 
@@ -29,13 +28,13 @@ def test_quantized_grads_match_stock(transpose, bits, seed):
     x = mx.random.normal((2, 5, k))
     n = 48 if transpose else 64
     cot = mx.random.normal((2, 5, n))
-    ours = mx.grad(qmm_loss(mlx_qmm.quantized_matmul, transpose, g, bits), argnums=(0, 1, 2))(
-        x, scales, biases, wq, cot
-    )
-    stock = mx.grad(qmm_loss(mx.quantized_matmul, transpose, g, bits), argnums=(0, 1, 2))(
-        x, scales, biases, wq, cot
-    )
-    for name, a, b in zip(("x", "scales", "biases"), ours, stock):
+    ours = mx.grad(
+        qmm_loss(mlx_qmm.quantized_matmul, transpose, g, bits), argnums=(0, 1, 2)
+    )(x, scales, biases, wq, cot)
+    stock = mx.grad(
+        qmm_loss(mx.quantized_matmul, transpose, g, bits), argnums=(0, 1, 2)
+    )(x, scales, biases, wq, cot)
+    for name, a, b in zip(("x", "scales", "biases"), ours, stock, strict=True):
         assert a.shape == b.shape, name
         assert_close(a, b, mx.float32, seed, scale=GRAD_TOL / 1e-5)
 
@@ -58,7 +57,7 @@ def test_quantized_grads_batched_weights(seed):
 
     got = mx.grad(ours, argnums=(0, 1, 2, 3))(x, scales, biases, bias)
     want = mx.grad(reference, argnums=(0, 1, 2, 3))(x, scales, biases, bias)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert a.shape == b.shape
         assert_close(a, b, mx.float32, seed, scale=GRAD_TOL / 1e-5)
 
@@ -66,7 +65,9 @@ def test_quantized_grads_batched_weights(seed):
 def test_no_gradient_for_packed_weights():
     wq, scales, biases, _ = random_quantized((8, 64), 64, 4, mx.float32)
     f = lambda w: mlx_qmm.quantized_matmul(mx.ones((1, 64)), w, scales, biases).sum()  # noqa: E731
-    with pytest.raises(ValueError, match="no gradient with respect to the quantized weights"):
+    with pytest.raises(
+        ValueError, match="no gradient with respect to the quantized weights"
+    ):
         mx.grad(f)(wq)
 
 
@@ -76,7 +77,9 @@ def test_quantized_vjp_bias(seed):
     bias = mx.random.normal((24,))
     cot = mx.random.normal((3, 7, 24))
     _, (db,) = mx.vjp(
-        lambda b: mlx_qmm.quantized_matmul(x, wq, scales, biases, bits=5, group_size=32, bias=b),
+        lambda b: mlx_qmm.quantized_matmul(
+            x, wq, scales, biases, bits=5, group_size=32, bias=b
+        ),
         [bias],
         [cot],
     )
@@ -100,7 +103,9 @@ def test_quantized_jvp(seed):
 
     # x alone: stock supports this one too.
     _, (t_ours,) = mx.jvp(lambda x: f(x, scales, biases, None), [x], [tx])
-    _, (t_stock,) = mx.jvp(lambda x: mx.quantized_matmul(x, wq, scales, biases, True, g, bits), [x], [tx])
+    _, (t_stock,) = mx.jvp(
+        lambda x: mx.quantized_matmul(x, wq, scales, biases, True, g, bits), [x], [tx]
+    )
     assert_close(t_ours, t_stock, mx.float32, seed)
 
 
@@ -148,7 +153,14 @@ def test_quantized_vmap(in_axes, seed):
     out = evaluate_poisoned(mx.vmap(f, in_axes=in_axes)(x, wq, scales, biases, bias))
     expected = mx.stack(
         [
-            f(*(instance(i, ax, a) for ax, a in zip(in_axes, (x, wq, scales, biases, bias))))
+            f(
+                *(
+                    instance(i, ax, a)
+                    for ax, a in zip(
+                        in_axes, (x, wq, scales, biases, bias), strict=True
+                    )
+                )
+            )
             for i in range(v)
         ]
     )
@@ -188,6 +200,7 @@ def test_dense_grads_match_stock(transpose, seed):
     for a, b in zip(
         mx.grad(ours, argnums=(0, 1, 2))(x, w, bias),
         mx.grad(stock, argnums=(0, 1, 2))(x, w, bias),
+        strict=True,
     ):
         assert a.shape == b.shape
         assert_close(a, b, mx.float32, seed, scale=GRAD_TOL / 1e-5)
@@ -198,15 +211,27 @@ def test_dense_grads_batched(seed):
     w = mx.random.normal((4, 8, 16))
     cot = mx.random.normal((2, 4, 3, 8))
     got = mx.grad(lambda x, w: (mlx_qmm.matmul(x, w) * cot).sum(), argnums=(0, 1))(x, w)
-    want = mx.grad(lambda x, w: ((x @ mx.swapaxes(w, -1, -2)) * cot).sum(), argnums=(0, 1))(x, w)
-    for a, b in zip(got, want):
+    want = mx.grad(
+        lambda x, w: ((x @ mx.swapaxes(w, -1, -2)) * cot).sum(), argnums=(0, 1)
+    )(x, w)
+    for a, b in zip(got, want, strict=True):
         assert_close(a, b, mx.float32, seed, scale=GRAD_TOL / 1e-5)
 
 
 def test_dense_jvp_and_vmap(seed):
-    x, w, b = mx.random.normal((5, 16)), mx.random.normal((7, 16)), mx.random.normal((7,))
-    tx, tw, tb = mx.random.normal(x.shape), mx.random.normal(w.shape), mx.random.normal(b.shape)
-    _, (t,) = mx.jvp(lambda x, w, b: mlx_qmm.matmul(x, w, bias=b), [x, w, b], [tx, tw, tb])
+    x, w, b = (
+        mx.random.normal((5, 16)),
+        mx.random.normal((7, 16)),
+        mx.random.normal((7,)),
+    )
+    tx, tw, tb = (
+        mx.random.normal(x.shape),
+        mx.random.normal(w.shape),
+        mx.random.normal(b.shape),
+    )
+    _, (t,) = mx.jvp(
+        lambda x, w, b: mlx_qmm.matmul(x, w, bias=b), [x, w, b], [tx, tw, tb]
+    )
     assert_close(t, tx @ w.T + x @ tw.T + tb, mx.float32, seed)
 
     xs, ws = mx.random.normal((3, 5, 16)), mx.random.normal((7, 3, 16))

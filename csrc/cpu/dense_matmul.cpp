@@ -18,7 +18,8 @@ namespace {
 
 // float64 accumulates in float64; the 16-bit types and float32 in float32.
 template <typename T>
-using Accumulator = std::conditional_t<std::is_same_v<T, double>, double, float>;
+using Accumulator =
+    std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 template <typename T>
 void dense_matmul(
@@ -90,7 +91,8 @@ void DenseMatmul::eval_cpu(
           case mx::float32:
             return dense_matmul<float>(inputs, out, transpose, has_bias);
           case mx::float16:
-            return dense_matmul<mx::float16_t>(inputs, out, transpose, has_bias);
+            return dense_matmul<mx::float16_t>(
+                inputs, out, transpose, has_bias);
           case mx::bfloat16:
             return dense_matmul<mx::bfloat16_t>(
                 inputs, out, transpose, has_bias);

@@ -51,9 +51,7 @@ def reference_quantized_matmul(
 ) -> mx.array:
     """The float32 reference: stock ``mx.dequantize`` then ``mx.matmul``."""
     f32 = mx.float32
-    w_hat = mx.dequantize(
-        w, scales.astype(f32), biases.astype(f32), group_size, bits
-    )
+    w_hat = mx.dequantize(w, scales.astype(f32), biases.astype(f32), group_size, bits)
     return mx.matmul(x.astype(f32), mx.swapaxes(w_hat, -1, -2) if transpose else w_hat)
 
 
