@@ -2,6 +2,8 @@
 
 #include "csrc/ops.h"
 
+#include <functional>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -52,9 +54,35 @@ void check_bias(const char* tag, const std::optional<mx::array>& bias, int n) {
   }
 }
 
-mx::array
-finish(const BatchedOperands& ops, mx::array out, mx::StreamOrDevice s) {
-  return ops.squeeze_m ? mx::squeeze(out, -2, s) : out;
+// The output of a matmul over the batched operands `ops`: our primitive
+// where our kernels serve the stream's device, otherwise `stock_graph`, the
+// equivalent graph of stock ops (given the operands and the cast bias).
+mx::array build_matmul(
+    const BatchedOperands& ops,
+    const std::optional<mx::array>& bias,
+    mx::Dtype dtype,
+    mx::Stream stream,
+    KernelFamily family,
+    std::shared_ptr<mx::Primitive> primitive,
+    const std::function<mx::array(
+        const std::vector<mx::array>&,
+        const std::optional<mx::array>&)>& stock_graph) {
+  std::optional<mx::array> bias_cast;
+  if (bias) {
+    bias_cast = mx::astype(*bias, dtype, stream);
+  }
+  std::optional<mx::array> out;
+  if (has_own_kernels(stream.device, family)) {
+    std::vector<mx::array> inputs = ops.arrays;
+    if (bias_cast) {
+      inputs.push_back(*bias_cast);
+    }
+    out = mx::array(
+        ops.out_shape, dtype, std::move(primitive), std::move(inputs));
+  } else {
+    out = stock_graph(ops.arrays, bias_cast);
+  }
+  return ops.squeeze_m ? mx::squeeze(*out, -2, stream) : *out;
 }
 
 } // namespace
@@ -178,33 +206,28 @@ mx::array quantized_matmul(
        mx::astype(*biases, dtype, stream)},
       n,
       stream);
-  std::optional<mx::array> bias_cast;
-  if (bias) {
-    bias_cast = mx::astype(*bias, dtype, stream);
-  }
-
-  if (stream.device == mx::Device::gpu &&
-      !has_own_kernels(stream.device, KernelFamily::AffineQuantized)) {
-    auto& a = ops.arrays;
-    auto out = mx::quantized_matmul(
-        a[0], a[1], a[2], a[3], transpose, group_size, bits, "affine", stream);
-    if (bias_cast) {
-      out = mx::add(out, *bias_cast, stream);
-    }
-    return finish(ops, out, stream);
-  }
-
-  std::vector<mx::array> inputs = ops.arrays;
-  if (bias_cast) {
-    inputs.push_back(*bias_cast);
-  }
-  auto out = mx::array(
-      ops.out_shape,
+  return build_matmul(
+      ops,
+      bias,
       dtype,
+      stream,
+      KernelFamily::AffineQuantized,
       std::make_shared<AffineQuantizedMatmul>(
           stream, group_size, bits, transpose, bias.has_value()),
-      std::move(inputs));
-  return finish(ops, out, stream);
+      [&](const std::vector<mx::array>& a,
+          const std::optional<mx::array>& bias_cast) {
+        auto out = mx::quantized_matmul(
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            transpose,
+            group_size,
+            bits,
+            "affine",
+            stream);
+        return bias_cast ? mx::add(out, *bias_cast, stream) : out;
+      });
 }
 
 mx::array matmul(
@@ -254,30 +277,19 @@ mx::array matmul(
       {mx::astype(w, dtype, stream)},
       n,
       stream);
-  std::optional<mx::array> bias_cast;
-  if (bias) {
-    bias_cast = mx::astype(*bias, dtype, stream);
-  }
-
-  if (stream.device == mx::Device::gpu &&
-      !has_own_kernels(stream.device, KernelFamily::Dense)) {
-    auto& a = ops.arrays;
-    auto w_op = transpose ? mx::swapaxes(a[1], -1, -2, stream) : a[1];
-    auto out = bias_cast ? mx::addmm(*bias_cast, a[0], w_op, 1.0f, 1.0f, stream)
-                         : mx::matmul(a[0], w_op, stream);
-    return finish(ops, out, stream);
-  }
-
-  std::vector<mx::array> inputs = ops.arrays;
-  if (bias_cast) {
-    inputs.push_back(*bias_cast);
-  }
-  auto out = mx::array(
-      ops.out_shape,
+  return build_matmul(
+      ops,
+      bias,
       dtype,
+      stream,
+      KernelFamily::Dense,
       std::make_shared<DenseMatmul>(stream, transpose, bias.has_value()),
-      std::move(inputs));
-  return finish(ops, out, stream);
+      [&](const std::vector<mx::array>& a,
+          const std::optional<mx::array>& bias_cast) {
+        auto w_op = transpose ? mx::swapaxes(a[1], -1, -2, stream) : a[1];
+        return bias_cast ? mx::addmm(*bias_cast, a[0], w_op, 1.0f, 1.0f, stream)
+                         : mx::matmul(a[0], w_op, stream);
+      });
 }
 
 } // namespace mlx_qmm

@@ -6,6 +6,8 @@
 
 #include "csrc/primitives.h"
 
+#include <algorithm>
+#include <functional>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -104,53 +106,50 @@ std::vector<mx::array> align_vmapped_operands(
   return aligned;
 }
 
-bool any_vmapped(const std::vector<int>& axes, size_t first, size_t last) {
-  for (size_t i = first; i < last; ++i) {
-    if (axes[i] >= 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Applies the bias of a vmapped call: fused when it is shared by all
-// instances, added afterwards when it is vmapped itself.
-struct VmappedBias {
-  std::optional<mx::array> fused;
-  std::optional<mx::array> added; // [V, N]
-};
-
-VmappedBias split_vmapped_bias(
+// The vmap of a matmul primitive whose inputs are `num_operands` operands (x,
+// then the weight operands) and, if `has_bias`, a bias [N]. `op(operands,
+// bias)` builds the op on them. Every instance is computed by one call of the
+// op; the result has the instance axis first.
+std::pair<std::vector<mx::array>, std::vector<int>> vmap_matmul(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes,
+    size_t num_operands,
     bool has_bias,
-    mx::Stream s) {
-  if (!has_bias) {
-    return {};
+    mx::Stream s,
+    const std::function<mx::array(
+        const std::vector<mx::array>&,
+        const std::optional<mx::array>&)>& op) {
+  std::vector<mx::array> operands(
+      inputs.begin(), inputs.begin() + num_operands);
+  std::vector<int> operand_axes(axes.begin(), axes.begin() + num_operands);
+  bool operands_vmapped = std::any_of(
+      operand_axes.begin(), operand_axes.end(), [](int a) { return a >= 0; });
+  if (operands_vmapped) {
+    operands = align_vmapped_operands(operands, operand_axes, s);
   }
-  const auto& bias = inputs.back();
-  if (axes.back() < 0) {
-    return {bias, std::nullopt};
-  }
-  return {std::nullopt, mx::moveaxis(bias, axes.back(), 0, s)};
-}
 
-mx::array
-add_vmapped_bias(mx::array out, const VmappedBias& bias, mx::Stream s) {
-  if (!bias.added) {
-    return out;
+  // A bias shared by all instances is fused; a vmapped one [V, N] is added
+  // afterwards, broadcast over the rows.
+  std::optional<mx::array> fused_bias;
+  std::optional<mx::array> vmapped_bias;
+  if (has_bias && axes.back() < 0) {
+    fused_bias = inputs.back();
+  } else if (has_bias) {
+    vmapped_bias = mx::moveaxis(inputs.back(), axes.back(), 0, s);
   }
-  mx::Shape shape(out.ndim(), 1);
-  shape.front() = bias.added->shape(0);
-  shape.back() = bias.added->shape(1);
-  return mx::add(out, mx::reshape(*bias.added, shape, s), s);
-}
 
-// Keeps a vmapped result's instance axis first when nothing was vmapped but
-// the bias (the matmul then has no instance axis of its own).
-mx::array
-with_instance_axis(const mx::array& out, bool has_instance_axis, mx::Stream s) {
-  return has_instance_axis ? out : mx::expand_dims(out, 0, s);
+  auto out = op(operands, fused_bias);
+  if (!operands_vmapped) {
+    // Only the bias is vmapped: the product has no instance axis yet.
+    out = mx::expand_dims(out, 0, s);
+  }
+  if (vmapped_bias) {
+    mx::Shape shape(out.ndim(), 1);
+    shape.front() = vmapped_bias->shape(0);
+    shape.back() = vmapped_bias->shape(1);
+    out = mx::add(out, mx::reshape(*vmapped_bias, shape, s), s);
+  }
+  return {{out}, {0}};
 }
 
 } // namespace
@@ -292,26 +291,26 @@ std::pair<std::vector<mx::array>, std::vector<int>> AffineQuantizedMatmul::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
   const auto s = stream();
-  auto bias = split_vmapped_bias(inputs, axes, has_bias_, s);
-  bool matmul_vmapped = any_vmapped(axes, 0, 4);
-  std::vector<mx::array> operands(inputs.begin(), inputs.begin() + 4);
-  if (matmul_vmapped) {
-    std::vector<int> operand_axes(axes.begin(), axes.begin() + 4);
-    operands = align_vmapped_operands(operands, operand_axes, s);
-  }
-  auto out = quantized_matmul(
-      operands[0],
-      operands[1],
-      operands[2],
-      operands[3],
-      transpose_,
-      group_size_,
-      bits_,
-      "affine",
-      bias.fused,
-      s);
-  out = with_instance_axis(out, matmul_vmapped, s);
-  return {{add_vmapped_bias(out, bias, s)}, {0}};
+  return vmap_matmul(
+      inputs,
+      axes,
+      4,
+      has_bias_,
+      s,
+      [&](const std::vector<mx::array>& a,
+          const std::optional<mx::array>& bias) {
+        return quantized_matmul(
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            transpose_,
+            group_size_,
+            bits_,
+            "affine",
+            bias,
+            s);
+      });
 }
 
 bool AffineQuantizedMatmul::is_equivalent(const mx::Primitive& other) const {
@@ -381,16 +380,16 @@ std::pair<std::vector<mx::array>, std::vector<int>> DenseMatmul::vmap(
     const std::vector<mx::array>& inputs,
     const std::vector<int>& axes) {
   const auto s = stream();
-  auto bias = split_vmapped_bias(inputs, axes, has_bias_, s);
-  bool matmul_vmapped = any_vmapped(axes, 0, 2);
-  std::vector<mx::array> operands(inputs.begin(), inputs.begin() + 2);
-  if (matmul_vmapped) {
-    std::vector<int> operand_axes(axes.begin(), axes.begin() + 2);
-    operands = align_vmapped_operands(operands, operand_axes, s);
-  }
-  auto out = matmul(operands[0], operands[1], transpose_, bias.fused, s);
-  out = with_instance_axis(out, matmul_vmapped, s);
-  return {{add_vmapped_bias(out, bias, s)}, {0}};
+  return vmap_matmul(
+      inputs,
+      axes,
+      2,
+      has_bias_,
+      s,
+      [&](const std::vector<mx::array>& a,
+          const std::optional<mx::array>& bias) {
+        return matmul(a[0], a[1], transpose_, bias, s);
+      });
 }
 
 bool DenseMatmul::is_equivalent(const mx::Primitive& other) const {

@@ -7,10 +7,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "csrc/cpu/encode_task.h"
 #include "csrc/cpu/panel_matmul.h"
 #include "csrc/primitives.h"
-#include "mlx/allocator.h"
-#include "mlx/backend/cpu/encoder.h"
 
 namespace mlx_qmm {
 
@@ -30,22 +29,8 @@ void dense_matmul(
   using Acc = Accumulator<T>;
   const auto& x = inputs[0];
   const auto& w = inputs[1];
-  const int n = out.shape(-1);
   const int k = x.shape(-1);
-  if (out.size() == 0) {
-    return;
-  }
-
-  cpu::PanelMatmulShape shape;
-  shape.n = n;
-  shape.k = k;
-  if (w.ndim() == 2) {
-    shape.batches = 1;
-    shape.rows_per_batch = out.size() / n;
-  } else {
-    shape.rows_per_batch = x.shape(-2);
-    shape.batches = out.size() / n / shape.rows_per_batch;
-  }
+  const auto shape = cpu::PanelMatmulShape::of(x, w, out);
 
   // Strides of the [N, K] view of w.
   const int64_t row_stride = w.strides()[w.ndim() - (transpose ? 2 : 1)];
@@ -62,16 +47,8 @@ void dense_matmul(
     }
   };
 
-  const T* bias = has_bias ? inputs[2].data<T>() : nullptr;
-  const int64_t bias_stride = has_bias ? inputs[2].strides()[0] : 0;
   cpu::panel_matmul<T, Acc>(
-      x.data<T>(),
-      cpu::RowLayout(x),
-      shape,
-      bias,
-      bias_stride,
-      out.data<T>(),
-      load_panel);
+      x, shape, cpu::BiasView<T>(inputs, has_bias), out, load_panel);
 }
 
 } // namespace
@@ -79,25 +56,21 @@ void dense_matmul(
 void DenseMatmul::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  out.set_data(mx::allocator::malloc(out.nbytes()));
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& a : inputs) {
-    encoder.set_input_array(a);
-  }
-  encoder.set_output_array(out);
-  encoder.dispatch(
-      [inputs, out, transpose = transpose_, has_bias = has_bias_]() mutable {
-        switch (out.dtype()) {
+  cpu::encode_task(
+      stream(),
+      inputs,
+      out,
+      [transpose = transpose_, has_bias = has_bias_](
+          const std::vector<mx::array>& in, mx::array& o) {
+        switch (o.dtype()) {
           case mx::float32:
-            return dense_matmul<float>(inputs, out, transpose, has_bias);
+            return dense_matmul<float>(in, o, transpose, has_bias);
           case mx::float16:
-            return dense_matmul<mx::float16_t>(
-                inputs, out, transpose, has_bias);
+            return dense_matmul<mx::float16_t>(in, o, transpose, has_bias);
           case mx::bfloat16:
-            return dense_matmul<mx::bfloat16_t>(
-                inputs, out, transpose, has_bias);
+            return dense_matmul<mx::bfloat16_t>(in, o, transpose, has_bias);
           case mx::float64:
-            return dense_matmul<double>(inputs, out, transpose, has_bias);
+            return dense_matmul<double>(in, o, transpose, has_bias);
           default:
             throw std::invalid_argument(
                 "[QmmDenseMatmul] Unsupported output dtype.");

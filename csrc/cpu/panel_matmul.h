@@ -85,19 +85,46 @@ struct PanelMatmulShape {
   int64_t rows_per_batch; // rows of x multiplied by each weight batch
   int n;
   int k;
+
+  // The problem of a primitive with inputs x [..., M, K] and w (2-D, or
+  // batched like x; see csrc/matmul_shapes.h) and a non-empty output.
+  static PanelMatmulShape
+  of(const mx::array& x, const mx::array& w, const mx::array& out) {
+    const int n = out.shape(-1);
+    const int64_t rows = out.size() / n;
+    if (w.ndim() == 2) {
+      return {1, rows, n, x.shape(-1)};
+    }
+    return {rows / x.shape(-2), x.shape(-2), n, x.shape(-1)};
+  }
+};
+
+// The bias input, if the primitive has one: a pointer and its stride.
+template <typename T>
+struct BiasView {
+  const T* data = nullptr;
+  int64_t stride = 0;
+
+  BiasView(const std::vector<mx::array>& inputs, bool has_bias) {
+    if (has_bias) {
+      data = inputs.back().data<T>();
+      stride = inputs.back().strides()[0];
+    }
+  }
 };
 
 // `load_panel(batch, n0, columns, Acc* panel)` fills a panel as described
-// above. `bias` may be null. `out` is row-contiguous [rows, n].
+// above. `out` is row-contiguous [rows, n].
 template <typename T, typename Acc, typename LoadPanel>
 void panel_matmul(
-    const T* x,
-    const RowLayout& x_rows,
+    const mx::array& x,
     const PanelMatmulShape& shape,
-    const T* bias,
-    int64_t bias_stride,
-    T* out,
+    const BiasView<T>& bias,
+    mx::array& out,
     LoadPanel&& load_panel) {
+  const RowLayout x_rows(x);
+  const T* x_data = x.data<T>();
+  T* out_data = out.data<T>();
   const int n = shape.n;
   const int k = shape.k;
   const int64_t num_panels = (n + kPanelColumns - 1) / kPanelColumns;
@@ -109,7 +136,7 @@ void panel_matmul(
           std::min<int64_t>(kRowBlock, shape.rows_per_batch - r0));
       const int64_t first_row = b * shape.rows_per_batch + r0;
       for (int m = 0; m < rows; ++m) {
-        const T* src = x + x_rows.offset(first_row + m);
+        const T* src = x_data + x_rows.offset(first_row + m);
         Acc* dst = x_block.data() + static_cast<size_t>(m) * k;
         for (int i = 0; i < k; ++i) {
           dst[i] = static_cast<Acc>(src[i * x_rows.column_stride]);
@@ -123,11 +150,11 @@ void panel_matmul(
         load_panel(b, n0, columns, panel.data());
         for (int m = 0; m < rows; ++m) {
           const Acc* xr = x_block.data() + static_cast<size_t>(m) * k;
-          T* out_row = out + (first_row + m) * n + n0;
+          T* out_row = out_data + (first_row + m) * n + n0;
           for (int j = 0; j < columns; ++j) {
             Acc acc = dot(xr, panel.data() + static_cast<size_t>(j) * k, k);
-            if (bias) {
-              acc += static_cast<Acc>(bias[(n0 + j) * bias_stride]);
+            if (bias.data) {
+              acc += static_cast<Acc>(bias.data[(n0 + j) * bias.stride]);
             }
             out_row[j] = static_cast<T>(acc);
           }

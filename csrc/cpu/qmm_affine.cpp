@@ -7,10 +7,9 @@
 #include <cstdint>
 
 #include "csrc/cpu/dequantize_block.h"
+#include "csrc/cpu/encode_task.h"
 #include "csrc/cpu/panel_matmul.h"
 #include "csrc/primitives.h"
-#include "mlx/allocator.h"
-#include "mlx/backend/cpu/encoder.h"
 
 namespace mlx_qmm {
 
@@ -49,23 +48,8 @@ void qmm_affine(
   const auto& w = inputs[1];
   const auto& scales = inputs[2];
   const auto& biases = inputs[3];
-  const int n = out.shape(-1);
   const int k = x.shape(-1);
-
-  cpu::PanelMatmulShape shape;
-  shape.n = n;
-  shape.k = k;
-  if (w.ndim() == 2) {
-    shape.batches = 1;
-    shape.rows_per_batch = out.size() / (n == 0 ? 1 : n);
-  } else {
-    shape.rows_per_batch = x.shape(-2);
-    shape.batches = out.size() / (n == 0 ? 1 : n) /
-        (shape.rows_per_batch == 0 ? 1 : shape.rows_per_batch);
-  }
-  if (out.size() == 0) {
-    return;
-  }
+  const auto shape = cpu::PanelMatmulShape::of(x, w, out);
 
   auto load_panel = [&](int64_t b, int n0, int columns, Acc* panel) {
     auto wq = slice<uint32_t>(w, b);
@@ -105,16 +89,8 @@ void qmm_affine(
     }
   };
 
-  const T* bias = has_bias ? inputs[4].data<T>() : nullptr;
-  const int64_t bias_stride = has_bias ? inputs[4].strides()[0] : 0;
   cpu::panel_matmul<T, Acc>(
-      x.data<T>(),
-      cpu::RowLayout(x),
-      shape,
-      bias,
-      bias_stride,
-      out.data<T>(),
-      load_panel);
+      x, shape, cpu::BiasView<T>(inputs, has_bias), out, load_panel);
 }
 
 template <typename T>
@@ -135,33 +111,29 @@ void dispatch(
 void AffineQuantizedMatmul::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  out.set_data(mx::allocator::malloc(out.nbytes()));
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& a : inputs) {
-    encoder.set_input_array(a);
-  }
-  encoder.set_output_array(out);
-  encoder.dispatch([inputs,
-                    out,
-                    group_size = group_size_,
-                    bits = bits_,
-                    transpose = transpose_,
-                    has_bias = has_bias_]() mutable {
-    switch (out.dtype()) {
-      case mx::float32:
-        return dispatch<float>(
-            inputs, out, group_size, bits, transpose, has_bias);
-      case mx::float16:
-        return dispatch<mx::float16_t>(
-            inputs, out, group_size, bits, transpose, has_bias);
-      case mx::bfloat16:
-        return dispatch<mx::bfloat16_t>(
-            inputs, out, group_size, bits, transpose, has_bias);
-      default:
-        throw std::invalid_argument(
-            "[QmmAffineQuantizedMatmul] Unsupported output dtype.");
-    }
-  });
+  cpu::encode_task(
+      stream(),
+      inputs,
+      out,
+      [group_size = group_size_,
+       bits = bits_,
+       transpose = transpose_,
+       has_bias = has_bias_](const std::vector<mx::array>& in, mx::array& o) {
+        switch (o.dtype()) {
+          case mx::float32:
+            return dispatch<float>(
+                in, o, group_size, bits, transpose, has_bias);
+          case mx::float16:
+            return dispatch<mx::float16_t>(
+                in, o, group_size, bits, transpose, has_bias);
+          case mx::bfloat16:
+            return dispatch<mx::bfloat16_t>(
+                in, o, group_size, bits, transpose, has_bias);
+          default:
+            throw std::invalid_argument(
+                "[QmmAffineQuantizedMatmul] Unsupported output dtype.");
+        }
+      });
 }
 
 } // namespace mlx_qmm
