@@ -128,10 +128,13 @@ mx::array quantized_matmul(
         "w must be uint32 (the packed weights from mx.quantize) but has dtype " +
             str(w.dtype()) + ".");
   }
-  if (!is_real_floating(scales.dtype()) || !is_real_floating(biases->dtype())) {
+  // Like stock: the pair must promote to a floating type (it is cast to the
+  // output dtype below).
+  if (!is_real_floating(mx::promote_types(scales.dtype(), biases->dtype()))) {
     fail(
         tag,
-        "scales and biases must be floating point but have dtypes " +
+        "scales and biases must promote to a floating point type but have "
+        "dtypes " +
             str(scales.dtype()) + " and " + str(biases->dtype()) + ".");
   }
   if (x.ndim() < 1) {

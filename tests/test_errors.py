@@ -81,7 +81,7 @@ QUANTIZED_CASES = {
             "biases": q["biases"].astype(mx.int32),
         },
         ValueError,
-        ["scales and biases must be floating point"],
+        ["scales and biases must promote to a floating point type"],
     ),
     "bits_unsupported": (
         lambda q: {"bits": 7},

@@ -90,6 +90,7 @@ def quantize(
     bits: int | None = None,
     *,
     mode: str = "affine",
+    quantize_input: bool = False,
     class_predicate: Callable[[str, stock_nn.Module], bool | dict] | None = None,
 ) -> None:
     """Quantize a model's layers in place, onto mlx-qmm's kernels.
@@ -104,12 +105,20 @@ def quantize(
           Default: ``None``.
         bits (int, optional): The bits per weight. Default: ``None``.
         mode (str): The quantization method. Default: ``"affine"``.
+        quantize_input (bool): Quantize activations too (stock
+          :class:`mlx.nn.QQLinear`, ``"nvfp4"``/``"mxfp8"`` only).
+          Default: ``False``.
         class_predicate (Callable, optional): As in :func:`mlx.nn.quantize`.
     """
     from .patch import patch
 
     stock_nn.quantize(
-        model, group_size, bits, mode=mode, class_predicate=class_predicate
+        model,
+        group_size,
+        bits,
+        mode=mode,
+        quantize_input=quantize_input,
+        class_predicate=class_predicate,
     )
     patch(model)
 
