@@ -1,0 +1,237 @@
+"""A Metal simulator: runs real ``.metal`` compute kernels on the CPU.
+
+A :class:`Library` is built from Metal sources the way a Metal library is:
+the sources (and the headers under the given include roots) are translated
+(``translate.py``), compiled by clang against the MSL headers in
+``include/`` with every load and store instrumented, linked with the
+executor (``runtime/executor.cpp``) into a shared library, and cached by
+content. :meth:`Library.launch` then runs one kernel over a grid with Metal's
+semantics and its diagnostics, and reports the device bytes it moved.
+
+Requires clang 19 (``clang++-19`` or ``$METAL_SIM_CXX``); ``.ci/run``
+installs it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .translate import translate_tree
+
+HERE = Path(__file__).resolve().parent
+SHIM_INCLUDE = HERE / "include"
+EXECUTOR = HERE / "runtime" / "executor.cpp"
+CACHE = Path(
+    os.environ.get("METAL_SIM_CACHE", Path(tempfile.gettempdir()) / "metal_sim")
+)
+# Metal 3.1, the language level our kernels target (native bfloat).
+METAL_VERSION = 310
+
+COMMON_FLAGS = [
+    "-std=c++20",
+    "-O1",
+    "-fPIC",
+    "-D_FORTIFY_SOURCE=0",
+    "-U_FORTIFY_SOURCE",
+    "-Wno-unknown-attributes",
+    "-Wno-ignored-attributes",
+    "-Wno-c++17-extensions",
+    "-Wno-gnu-anonymous-struct",
+    "-Wno-nested-anon-types",
+]
+KERNEL_FLAGS = [
+    "-x",
+    "c++",
+    "-DMETAL_SIM=1",
+    f"-D__METAL_VERSION__={METAL_VERSION}",
+    # Every load and store calls the executor's checks (executor.cpp).
+    "-fsanitize-coverage=edge,trace-loads,trace-stores",
+]
+
+
+class MetalSimError(RuntimeError):
+    """A diagnostic from a launch (names kernel, threadgroup and thread)."""
+
+
+def compiler() -> str:
+    """The clang++ the simulator uses."""
+    for name in (os.environ.get("METAL_SIM_CXX"), "clang++-19", "clang++"):
+        if name and shutil.which(name):
+            return name
+    raise FileNotFoundError(
+        "the Metal simulator needs clang 19: apt-get install clang-19 "
+        "(or set METAL_SIM_CXX)"
+    )
+
+
+class _Buffer(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_int32), ("data", ctypes.c_void_p),
+                ("size", ctypes.c_uint64)]
+
+
+class _Constant(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_int32), ("bits", ctypes.c_uint64)]
+
+
+class _Launch(ctypes.Structure):
+    _fields_ = [
+        ("kernel", ctypes.c_char_p),
+        ("grid", ctypes.c_uint32 * 3),
+        ("threadgroup", ctypes.c_uint32 * 3),
+        ("num_buffers", ctypes.c_int32),
+        ("buffers", ctypes.POINTER(_Buffer)),
+        ("num_constants", ctypes.c_int32),
+        ("constants", ctypes.POINTER(_Constant)),
+        ("worker_threads", ctypes.c_int32),
+    ]
+
+
+class _Report(ctypes.Structure):
+    _fields_ = [
+        ("device_bytes_read", ctypes.c_uint64),
+        ("device_bytes_written", ctypes.c_uint64),
+        ("error", ctypes.c_char * 1024),
+    ]
+
+
+@dataclass
+class LaunchReport:
+    kernel: str
+    device_bytes_read: int
+    device_bytes_written: int
+
+
+def _digest(paths: list[Path], extra: str) -> str:
+    h = hashlib.sha256(extra.encode())
+    for root in paths:
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(root.parent)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def _dim3(value) -> tuple[int, int, int]:
+    value = (value,) if isinstance(value, int) else tuple(value)
+    return tuple(value) + (1,) * (3 - len(value))
+
+
+class Library:
+    """Metal sources compiled for the simulator.
+
+    Args:
+        source (str): The Metal translation unit (what a ``.metal`` file
+          holds): kernels and ``METAL_SIM_KERNEL`` / ``instantiate_kernel``
+          instantiations.
+        include_roots (list[Path]): Directories whose headers the source
+          includes; each is translated and put on the include path.
+    """
+
+    def __init__(self, source: str, include_roots: list[Path] = ()):
+        self.include_roots = [Path(p) for p in include_roots]
+        key = _digest(
+            [*self.include_roots, SHIM_INCLUDE, EXECUTOR, HERE / "translate.py"],
+            source + compiler(),
+        )
+        self.path = CACHE / key / "library.so"
+        if not self.path.exists():
+            self._build(source, self.path.parent)
+        self._lib = ctypes.CDLL(str(self.path))
+        self._lib.msl_sim_launch.argtypes = [
+            ctypes.POINTER(_Launch), ctypes.POINTER(_Report)]
+        self._lib.msl_sim_launch.restype = ctypes.c_int
+        self._lib.msl_sim_kernel_names.restype = ctypes.c_char_p
+
+    def _build(self, source: str, out: Path) -> None:
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE.mkdir(
+            parents=True, exist_ok=True) or CACHE))
+        includes = []
+        for i, root in enumerate(self.include_roots):
+            translated = work / f"root{i}"
+            translate_tree(root, translated)
+            includes.append(f"-I{translated}")
+        unit = work / "library.metal"
+        unit.write_text(translate_tree_source(source))
+        cxx = compiler()
+        run = [cxx, *COMMON_FLAGS, f"-I{SHIM_INCLUDE}"]
+        subprocess.run(
+            [*run, "-c", str(EXECUTOR), "-o", str(work / "executor.o")],
+            check=True, capture_output=True, text=True)
+        result = subprocess.run(
+            [*run, *KERNEL_FLAGS, *includes, "-c", str(unit), "-o",
+             str(work / "kernels.o")],
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"Metal simulator: compiling the kernels failed:\n{result.stderr}")
+        subprocess.run(
+            [cxx, "-shared", "-o", str(work / "library.so"),
+             str(work / "kernels.o"), str(work / "executor.o"), "-lpthread"],
+            check=True, capture_output=True, text=True)
+        out.mkdir(parents=True, exist_ok=True)
+        os.replace(work / "library.so", out / "library.so")
+        shutil.rmtree(work, ignore_errors=True)
+
+    @property
+    def kernels(self) -> list[str]:
+        """Host names of the kernels in the library."""
+        return self._lib.msl_sim_kernel_names().decode().split()
+
+    def launch(
+        self,
+        kernel: str,
+        grid,
+        threadgroup,
+        buffers: dict[int, np.ndarray],
+        constants: dict[int, bool | int | float] | None = None,
+        workers: int = 0,
+    ) -> LaunchReport:
+        """Run ``kernel`` over ``grid`` threadgroups of ``threadgroup`` threads.
+
+        ``buffers`` maps ``[[buffer(i)]]`` indices to contiguous numpy arrays;
+        the kernel's writes land in them. ``constants`` maps
+        ``[[function_constant(i)]]`` indices to values (bool, int as int32,
+        float as float32). Raises :class:`MetalSimError` on a diagnostic.
+        """
+        arrays = {i: np.ascontiguousarray(a) for i, a in buffers.items()}
+        for i, a in buffers.items():
+            if arrays[i] is not a:
+                raise ValueError(f"buffer({i}) must be a contiguous array")
+        c_buffers = (_Buffer * max(1, len(arrays)))(*[
+            _Buffer(i, a.ctypes.data, a.nbytes) for i, a in arrays.items()])
+        c_constants = (_Constant * max(1, len(constants or {})))(*[
+            _Constant(i, _constant_bits(v)) for i, v in (constants or {}).items()])
+        launch = _Launch(
+            kernel.encode(),
+            (ctypes.c_uint32 * 3)(*_dim3(grid)),
+            (ctypes.c_uint32 * 3)(*_dim3(threadgroup)),
+            len(arrays), c_buffers, len(constants or {}), c_constants, workers)
+        report = _Report()
+        if self._lib.msl_sim_launch(ctypes.byref(launch), ctypes.byref(report)):
+            raise MetalSimError(report.error.decode())
+        return LaunchReport(
+            kernel, report.device_bytes_read, report.device_bytes_written)
+
+
+def translate_tree_source(source: str) -> str:
+    from .translate import translate
+
+    return translate(source)
+
+
+def _constant_bits(value) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return int(np.array(value, dtype=np.int32).view(np.uint32))
+    return int(np.array(value, dtype=np.float32).view(np.uint32))

@@ -1,0 +1,864 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The Metal simulator's executor: runs a launch as Metal defines it.
+//
+// - The grid's threadgroups are spread over worker OS threads (all cores).
+// - A threadgroup runs on one worker: each of its threads is a fiber (a
+//   ucontext with its own stack), run one at a time until it blocks. A
+//   thread blocks at a threadgroup barrier (until every thread of the
+//   threadgroup has reached it) and at a SIMD-group collective (until every
+//   lane of its 32-lane SIMD group has), so barriers and SIMD-group
+//   operations have exactly Metal's semantics whatever the interleaving.
+// - Threadgroup memory is an arena per worker, handed out in declaration
+//   order, filled with 0xFF bytes (NaN for floats) at each threadgroup start.
+// - Kernel translation units are compiled with clang's
+//   -fsanitize-coverage=edge,trace-loads,trace-stores, so every load and store a
+//   kernel makes calls __sanitizer_cov_{load,store}N below. That is where
+//   device accesses are bounds-checked and counted and threadgroup-memory
+//   races are found, with no change to the kernel source.
+//
+// Diagnostics (the first one found fails the launch, naming the kernel, the
+// threadgroup and the thread): a device access outside its buffer (checked
+// exactly within a red zone of kRedZone bytes on both sides; farther ones hit
+// PROT_NONE guard pages and are caught by a SIGSEGV handler); a
+// threadgroup-memory race (a write and another thread's read or write of the
+// same byte with no threadgroup barrier between them); a barrier not reached
+// by every thread, or threads at different barriers; a SIMD-group operation
+// not reached by every lane of the SIMD group; more threadgroup memory than
+// Metal allows.
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metal_sim/launch.h"
+
+namespace metal_sim {
+
+namespace {
+
+constexpr uint32_t kSimdWidth = 32;
+constexpr uint32_t kQuadWidth = 4;
+constexpr size_t kFiberStackBytes = 256 * 1024;
+// Metal's threadgroup memory limit on Apple GPUs.
+constexpr size_t kThreadgroupMemoryLimit = 32 * 1024;
+// Bytes on each side of a device buffer in which accesses are reported
+// exactly (buffer and offset); beyond them lie PROT_NONE guard pages.
+constexpr size_t kRedZone = 64 * 1024;
+constexpr size_t kMaxExchangeBytes = 256;
+constexpr uint32_t kManyReaders = 0xFFFFFFFFu;
+
+std::map<std::string, KernelEntry>& registry() {
+  static std::map<std::string, KernelEntry> kernels;
+  return kernels;
+}
+
+size_t page_size() {
+  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+size_t round_up(size_t n, size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+// A device buffer copy surrounded by red zones and guard pages.
+struct DeviceAllocation {
+  int index = -1;
+  unsigned char* mapping = nullptr;
+  size_t mapping_bytes = 0;
+  unsigned char* data = nullptr;
+  size_t size = 0;
+
+  uintptr_t lo() const {
+    return reinterpret_cast<uintptr_t>(data) - kRedZone;
+  }
+  uintptr_t hi() const {
+    return reinterpret_cast<uintptr_t>(data) + size + kRedZone;
+  }
+
+  void allocate(int buffer_index, size_t bytes) {
+    index = buffer_index;
+    size = bytes;
+    const size_t page = page_size();
+    const size_t body = round_up(kRedZone + bytes + kRedZone, page);
+    mapping_bytes = page + body + page;
+    void* m = mmap(
+        nullptr,
+        mapping_bytes,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        -1,
+        0);
+    if (m == MAP_FAILED) {
+      throw std::runtime_error("metal_sim: out of memory for a buffer");
+    }
+    mapping = static_cast<unsigned char*>(m);
+    mprotect(mapping, page, PROT_NONE);
+    mprotect(mapping + page + body, page, PROT_NONE);
+    // The data ends exactly where the trailing red zone starts.
+    data = mapping + page + body - kRedZone - bytes;
+  }
+
+  ~DeviceAllocation() {
+    if (mapping) {
+      munmap(mapping, mapping_bytes);
+    }
+  }
+};
+
+struct LaunchState {
+  const MslSimLaunch* launch = nullptr;
+  std::string kernel;
+  KernelEntry entry = nullptr;
+  std::vector<std::unique_ptr<DeviceAllocation>> device;
+  std::vector<const MslSimBuffer*> constant_buffers;
+  uintptr_t device_lo = UINTPTR_MAX;
+  uintptr_t device_hi = 0;
+  uint32_t threads_per_threadgroup = 0;
+  std::atomic<uint64_t> next_threadgroup{0};
+  uint64_t num_threadgroups = 0;
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::string error;
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+
+  void fail(const std::string& message) {
+    std::lock_guard lock(error_mutex);
+    if (error.empty()) {
+      error = message;
+    }
+    failed.store(true);
+  }
+};
+
+enum class FiberState { Runnable, AtBarrier, AtSimdgroupBarrier, AtSimd, Done };
+
+struct Fiber {
+  ucontext_t context;
+  unsigned char* stack = nullptr;
+  FiberState state = FiberState::Runnable;
+  const void* site = nullptr;
+  uint32_t linear = 0; // thread_index_in_threadgroup
+  Uint3 position{}; // thread_position_in_threadgroup
+  size_t next_allocation = 0;
+};
+
+struct SimdGroupState {
+  unsigned char contributions[kSimdWidth * kMaxExchangeBytes];
+  unsigned char results[kSimdWidth * kMaxExchangeBytes];
+  uint32_t present = 0;
+};
+
+// Shadow of one threadgroup-memory byte, for race detection.
+struct ShadowByte {
+  uint32_t write_epoch;
+  uint32_t writer;
+  uint32_t read_epoch;
+  uint32_t reader; // kManyReaders once two threads have read it
+};
+
+struct Worker {
+  LaunchState* state = nullptr;
+  std::vector<Fiber> fibers;
+  ucontext_t scheduler;
+  Fiber* current = nullptr;
+  Uint3 threadgroup_position{};
+  std::vector<SimdGroupState> simdgroups;
+  // Threadgroup memory.
+  std::vector<unsigned char> arena;
+  std::vector<size_t> allocations; // offsets, in declaration order
+  size_t arena_used = 0;
+  uintptr_t arena_lo = 0;
+  uintptr_t arena_hi = 0;
+  std::vector<ShadowByte> shadow;
+  uint32_t epoch = 1;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  std::vector<unsigned char> signal_stack;
+  bool aborted = false;
+};
+
+thread_local Worker* tls_worker = nullptr;
+
+std::string describe_thread(const Worker& w, const Fiber* f) {
+  char text[256];
+  std::snprintf(
+      text,
+      sizeof(text),
+      "kernel '%s', threadgroup (%u, %u, %u), thread (%u, %u, %u) [index %u]",
+      w.state->kernel.c_str(),
+      w.threadgroup_position.x,
+      w.threadgroup_position.y,
+      w.threadgroup_position.z,
+      f ? f->position.x : 0,
+      f ? f->position.y : 0,
+      f ? f->position.z : 0,
+      f ? f->linear : 0);
+  return text;
+}
+
+void report(Worker& w, const Fiber* f, const char* format, ...) {
+  char what[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(what, sizeof(what), format, args);
+  va_end(args);
+  w.state->fail(std::string(what) + " in " + describe_thread(w, f));
+}
+
+// ------------------------------ memory checks ------------------------------
+
+void check_device_access(Worker& w, uintptr_t address, size_t bytes,
+                         bool is_write) {
+  for (const auto& d : w.state->device) {
+    if (address < d->lo() || address >= d->hi()) {
+      continue;
+    }
+    const auto start = reinterpret_cast<uintptr_t>(d->data);
+    if (address < start || address + bytes > start + d->size) {
+      report(
+          w,
+          w.current,
+          "out-of-bounds device %s of %zu bytes at offset %lld of buffer(%d) "
+          "(%zu bytes)",
+          is_write ? "write" : "read",
+          bytes,
+          static_cast<long long>(address) - static_cast<long long>(start),
+          d->index,
+          d->size);
+      return;
+    }
+    (is_write ? w.bytes_written : w.bytes_read) += bytes;
+    return;
+  }
+}
+
+void check_threadgroup_access(Worker& w, uintptr_t address, size_t bytes,
+                              bool is_write) {
+  if (address + bytes > w.arena_lo + w.arena_used) {
+    report(
+        w,
+        w.current,
+        "out-of-bounds threadgroup-memory %s at offset %zu (%zu bytes "
+        "declared)",
+        is_write ? "write" : "read",
+        static_cast<size_t>(address - w.arena_lo),
+        w.arena_used);
+    return;
+  }
+  const uint32_t me = w.current->linear;
+  for (size_t i = 0; i < bytes; ++i) {
+    const size_t offset = address - w.arena_lo + i;
+    ShadowByte& s = w.shadow[offset];
+    const bool written_by_other = s.write_epoch == w.epoch && s.writer != me;
+    if (is_write) {
+      const bool read_by_other = s.read_epoch == w.epoch &&
+          (s.reader == kManyReaders || s.reader != me);
+      if (written_by_other || read_by_other) {
+        report(
+            w,
+            w.current,
+            "threadgroup-memory race: write of byte %zu, which thread %u "
+            "%s with no barrier in between",
+            offset,
+            written_by_other ? s.writer : s.reader,
+            written_by_other ? "wrote" : "read");
+        return;
+      }
+      s.write_epoch = w.epoch;
+      s.writer = me;
+    } else {
+      if (written_by_other) {
+        report(
+            w,
+            w.current,
+            "threadgroup-memory race: read of byte %zu, which thread %u wrote "
+            "with no barrier in between",
+            offset,
+            s.writer);
+        return;
+      }
+      if (s.read_epoch != w.epoch) {
+        s.read_epoch = w.epoch;
+        s.reader = me;
+      } else if (s.reader != me) {
+        s.reader = kManyReaders;
+      }
+    }
+  }
+}
+
+inline void on_access(void* pointer, size_t bytes, bool is_write) {
+  Worker* w = tls_worker;
+  if (w == nullptr || w->current == nullptr || w->state->failed.load()) {
+    return;
+  }
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  if (address >= w->arena_lo && address < w->arena_hi) {
+    check_threadgroup_access(*w, address, bytes, is_write);
+  } else if (address >= w->state->device_lo && address < w->state->device_hi) {
+    check_device_access(*w, address, bytes, is_write);
+  }
+}
+
+// ------------------------------- scheduling --------------------------------
+
+void yield_to_scheduler(Worker& w) {
+  Fiber* f = w.current;
+  swapcontext(&f->context, &w.scheduler);
+}
+
+void fiber_main() {
+  Worker& w = *tls_worker;
+  w.state->entry();
+  w.current->state = FiberState::Done;
+  // Returning resumes uc_link, the scheduler.
+}
+
+// Releases the threads blocked at a barrier or collective once every thread
+// that must take part is there; reports divergence when none can proceed.
+// Returns false when the threadgroup cannot make progress.
+bool resolve_blocked(Worker& w) {
+  const size_t n = w.fibers.size();
+  // SIMD groups: collectives and SIMD-group barriers.
+  for (size_t g = 0; g < w.simdgroups.size(); ++g) {
+    const size_t first = g * kSimdWidth;
+    const size_t last = std::min(n, first + kSimdWidth);
+    bool any_waiting = false;
+    bool all_waiting = true;
+    const void* site = nullptr;
+    FiberState kind = FiberState::Runnable;
+    for (size_t i = first; i < last; ++i) {
+      const Fiber& f = w.fibers[i];
+      if (f.state == FiberState::AtSimd ||
+          f.state == FiberState::AtSimdgroupBarrier) {
+        if (any_waiting && (f.site != site || f.state != kind)) {
+          report(
+              w,
+              &f,
+              "lanes of one SIMD group are at different SIMD-group "
+              "operations");
+          return false;
+        }
+        any_waiting = true;
+        site = f.site;
+        kind = f.state;
+      } else {
+        all_waiting = false;
+      }
+    }
+    if (!any_waiting) {
+      continue;
+    }
+    if (!all_waiting) {
+      // Some lanes are elsewhere: still running (fine, wait) or blocked at a
+      // threadgroup barrier or finished (they will never join).
+      for (size_t i = first; i < last; ++i) {
+        const Fiber& f = w.fibers[i];
+        if (f.state == FiberState::Done || f.state == FiberState::AtBarrier) {
+          const Fiber* waiting = nullptr;
+          for (size_t j = first; j < last; ++j) {
+            if (w.fibers[j].state == kind) {
+              waiting = &w.fibers[j];
+              break;
+            }
+          }
+          report(
+              w,
+              waiting,
+              "SIMD-group operation not reached by every lane of the SIMD "
+              "group (lane %zu %s)",
+              i - first,
+              f.state == FiberState::Done ? "has returned"
+                                          : "waits at a threadgroup barrier");
+          return false;
+        }
+      }
+      continue;
+    }
+    SimdGroupState& sg = w.simdgroups[g];
+    if (kind == FiberState::AtSimd) {
+      std::memcpy(sg.results, sg.contributions, sizeof(sg.results));
+    }
+    for (size_t i = first; i < last; ++i) {
+      w.fibers[i].state = FiberState::Runnable;
+    }
+  }
+
+  // The threadgroup barrier.
+  size_t at_barrier = 0;
+  size_t done = 0;
+  const Fiber* first_waiting = nullptr;
+  for (const Fiber& f : w.fibers) {
+    if (f.state == FiberState::AtBarrier) {
+      if (first_waiting && f.site != first_waiting->site) {
+        report(
+            w,
+            &f,
+            "threads of one threadgroup wait at different threadgroup "
+            "barriers");
+        return false;
+      }
+      first_waiting = first_waiting ? first_waiting : &f;
+      ++at_barrier;
+    } else if (f.state == FiberState::Done) {
+      ++done;
+    } else if (f.state == FiberState::Runnable) {
+      return true;
+    }
+  }
+  if (at_barrier > 0 && at_barrier + done == n) {
+    if (done > 0) {
+      const Fiber* finished = nullptr;
+      for (const Fiber& f : w.fibers) {
+        if (f.state == FiberState::Done) {
+          finished = &f;
+          break;
+        }
+      }
+      report(
+          w,
+          first_waiting,
+          "threadgroup barrier not reached by every thread (thread %u has "
+          "returned)",
+          finished->linear);
+      return false;
+    }
+    ++w.epoch;
+    for (Fiber& f : w.fibers) {
+      f.state = FiberState::Runnable;
+    }
+    return true;
+  }
+  for (const Fiber& f : w.fibers) {
+    if (f.state == FiberState::Runnable) {
+      return true;
+    }
+  }
+  return done == n;
+}
+
+void prepare_fibers(Worker& w, const uint32_t* size) {
+  const uint32_t count = size[0] * size[1] * size[2];
+  if (w.fibers.size() != count) {
+    for (auto& f : w.fibers) {
+      munmap(f.stack, kFiberStackBytes);
+    }
+    w.fibers.assign(count, Fiber{});
+    for (uint32_t i = 0; i < count; ++i) {
+      void* stack = mmap(
+          nullptr,
+          kFiberStackBytes,
+          PROT_READ | PROT_WRITE,
+          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+          -1,
+          0);
+      if (stack == MAP_FAILED) {
+        throw std::runtime_error("metal_sim: out of memory for fiber stacks");
+      }
+      // A guard page at the low end catches a stack overflow.
+      mprotect(stack, page_size(), PROT_NONE);
+      w.fibers[i].stack = static_cast<unsigned char*>(stack);
+    }
+    w.simdgroups.assign((count + kSimdWidth - 1) / kSimdWidth, {});
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    Fiber& f = w.fibers[i];
+    f.linear = i;
+    f.position = {
+        i % size[0], (i / size[0]) % size[1], i / (size[0] * size[1])};
+    f.state = FiberState::Runnable;
+    f.next_allocation = 0;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = f.stack;
+    f.context.uc_stack.ss_size = kFiberStackBytes;
+    f.context.uc_link = &w.scheduler;
+    makecontext(&f.context, fiber_main, 0);
+  }
+}
+
+void run_threadgroup(Worker& w, Uint3 position) {
+  w.threadgroup_position = position;
+  prepare_fibers(w, w.state->launch->threadgroup);
+  w.allocations.clear();
+  w.arena_used = 0;
+  std::fill(w.arena.begin(), w.arena.end(), 0xFF);
+  std::fill(w.shadow.begin(), w.shadow.end(), ShadowByte{0, 0, 0, 0});
+  w.epoch = 1;
+
+  while (!w.state->failed.load()) {
+    for (Fiber& f : w.fibers) {
+      if (f.state != FiberState::Runnable) {
+        continue;
+      }
+      w.current = &f;
+      swapcontext(&w.scheduler, &f.context);
+      w.current = nullptr;
+      if (w.aborted) {
+        return;
+      }
+    }
+    if (!resolve_blocked(w)) {
+      return;
+    }
+    bool all_done = std::all_of(w.fibers.begin(), w.fibers.end(), [](auto& f) {
+      return f.state == FiberState::Done;
+    });
+    if (all_done) {
+      return;
+    }
+  }
+}
+
+// A fault in a kernel (a device access far outside its buffer, a stack
+// overflow): report it and abandon the launch.
+void on_fault(int signal, siginfo_t* info, void*) {
+  Worker* w = tls_worker;
+  if (w == nullptr || w->current == nullptr) {
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+    return;
+  }
+  report(
+      *w,
+      w->current,
+      "invalid memory access (signal %d) at address %p, outside every "
+      "buffer's red zone",
+      signal,
+      info->si_addr);
+  w->aborted = true;
+  setcontext(&w->scheduler);
+}
+
+void work(LaunchState& state) {
+  Worker w;
+  w.state = &state;
+  w.arena.assign(2 * kThreadgroupMemoryLimit, 0xFF);
+  w.shadow.assign(w.arena.size(), ShadowByte{0, 0, 0, 0});
+  w.arena_lo = reinterpret_cast<uintptr_t>(w.arena.data());
+  w.arena_hi = w.arena_lo + w.arena.size();
+  w.signal_stack.resize(64 * 1024);
+  stack_t alt{};
+  alt.ss_sp = w.signal_stack.data();
+  alt.ss_size = w.signal_stack.size();
+  sigaltstack(&alt, nullptr);
+  tls_worker = &w;
+
+  const uint32_t* grid = state.launch->grid;
+  for (uint64_t i = state.next_threadgroup.fetch_add(1);
+       i < state.num_threadgroups && !state.failed.load();
+       i = state.next_threadgroup.fetch_add(1)) {
+    Uint3 position{
+        static_cast<uint32_t>(i % grid[0]),
+        static_cast<uint32_t>((i / grid[0]) % grid[1]),
+        static_cast<uint32_t>(i / (uint64_t(grid[0]) * grid[1]))};
+    run_threadgroup(w, position);
+    if (w.aborted) {
+      break;
+    }
+  }
+  state.bytes_read += w.bytes_read;
+  state.bytes_written += w.bytes_written;
+  tls_worker = nullptr;
+  for (auto& f : w.fibers) {
+    munmap(f.stack, kFiberStackBytes);
+  }
+  stack_t off{};
+  off.ss_flags = SS_DISABLE;
+  sigaltstack(&off, nullptr);
+}
+
+} // namespace
+
+// ------------------------- services for the kernels -------------------------
+
+void register_kernel(const char* host_name, KernelEntry entry) {
+  registry()[host_name] = entry;
+}
+
+void* buffer_pointer(int index) {
+  Worker& w = *tls_worker;
+  for (const auto& d : w.state->device) {
+    if (d->index == index) {
+      return d->data;
+    }
+  }
+  for (const MslSimBuffer* b : w.state->constant_buffers) {
+    if (b->index == index) {
+      return b->data;
+    }
+  }
+  report(w, w.current, "buffer(%d) is not bound", index);
+  w.aborted = true;
+  setcontext(&w.scheduler);
+  return nullptr;
+}
+
+uint64_t function_constant_bits(int index) {
+  const MslSimLaunch* launch = tls_worker->state->launch;
+  for (int i = 0; i < launch->num_constants; ++i) {
+    if (launch->constants[i].index == index) {
+      return launch->constants[i].bits;
+    }
+  }
+  return 0;
+}
+
+bool function_constant_defined(int index) {
+  const MslSimLaunch* launch = tls_worker->state->launch;
+  for (int i = 0; i < launch->num_constants; ++i) {
+    if (launch->constants[i].index == index) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Uint3 builtin_value(Builtin which) {
+  const Worker& w = *tls_worker;
+  const Fiber& f = *w.current;
+  const uint32_t* tg = w.state->launch->threadgroup;
+  const uint32_t* grid = w.state->launch->grid;
+  const uint32_t threads = w.state->threads_per_threadgroup;
+  const Uint3 g = w.threadgroup_position;
+  switch (which) {
+    case Builtin::ThreadPositionInGrid:
+      return {
+          g.x * tg[0] + f.position.x,
+          g.y * tg[1] + f.position.y,
+          g.z * tg[2] + f.position.z};
+    case Builtin::ThreadPositionInThreadgroup:
+      return f.position;
+    case Builtin::ThreadgroupPositionInGrid:
+      return g;
+    case Builtin::ThreadsPerThreadgroup:
+      return {tg[0], tg[1], tg[2]};
+    case Builtin::ThreadgroupsPerGrid:
+      return {grid[0], grid[1], grid[2]};
+    case Builtin::ThreadsPerGrid:
+      return {grid[0] * tg[0], grid[1] * tg[1], grid[2] * tg[2]};
+    case Builtin::ThreadIndexInThreadgroup:
+      return {f.linear, 0, 0};
+    case Builtin::SimdgroupIndexInThreadgroup:
+      return {f.linear / kSimdWidth, 0, 0};
+    case Builtin::ThreadIndexInSimdgroup:
+      return {f.linear % kSimdWidth, 0, 0};
+    case Builtin::ThreadsPerSimdgroup:
+      return {kSimdWidth, 0, 0};
+    case Builtin::SimdgroupsPerThreadgroup:
+      return {(threads + kSimdWidth - 1) / kSimdWidth, 0, 0};
+    case Builtin::QuadgroupIndexInThreadgroup:
+      return {f.linear / kQuadWidth, 0, 0};
+    case Builtin::ThreadIndexInQuadgroup:
+      return {f.linear % kQuadWidth, 0, 0};
+    case Builtin::QuadgroupsPerThreadgroup:
+      return {(threads + kQuadWidth - 1) / kQuadWidth, 0, 0};
+  }
+  return {0, 0, 0};
+}
+
+void* threadgroup_allocate(size_t bytes, size_t alignment) {
+  Worker& w = *tls_worker;
+  Fiber& f = *w.current;
+  if (f.next_allocation == w.allocations.size()) {
+    const size_t offset = round_up(w.arena_used, alignment);
+    if (offset + bytes > kThreadgroupMemoryLimit) {
+      report(
+          w,
+          &f,
+          "threadgroup memory of %zu bytes exceeds Metal's %zu",
+          offset + bytes,
+          kThreadgroupMemoryLimit);
+      w.aborted = true;
+      setcontext(&w.scheduler);
+    }
+    w.allocations.push_back(offset);
+    w.arena_used = offset + bytes;
+  }
+  return w.arena.data() + w.allocations[f.next_allocation++];
+}
+
+void threadgroup_barrier(const void* site) {
+  Worker& w = *tls_worker;
+  w.current->state = FiberState::AtBarrier;
+  w.current->site = site;
+  yield_to_scheduler(w);
+}
+
+void simdgroup_barrier(const void* site) {
+  Worker& w = *tls_worker;
+  w.current->state = FiberState::AtSimdgroupBarrier;
+  w.current->site = site;
+  yield_to_scheduler(w);
+}
+
+Exchange simd_exchange(const void* value, size_t bytes, const void* site) {
+  Worker& w = *tls_worker;
+  Fiber& f = *w.current;
+  const uint32_t group = f.linear / kSimdWidth;
+  const uint32_t lane = f.linear % kSimdWidth;
+  SimdGroupState& sg = w.simdgroups[group];
+  std::memcpy(sg.contributions + lane * bytes, value, bytes);
+  f.state = FiberState::AtSimd;
+  f.site = site;
+  yield_to_scheduler(w);
+  const uint32_t first = group * kSimdWidth;
+  const uint32_t width = std::min<uint32_t>(
+      kSimdWidth, static_cast<uint32_t>(w.fibers.size()) - first);
+  const uint32_t present = width == 32 ? 0xFFFFFFFFu : (1u << width) - 1u;
+  return {sg.results, present, lane, width};
+}
+
+} // namespace metal_sim
+
+// ------------------------------ instrumentation -----------------------------
+// Called by clang's -fsanitize-coverage=trace-loads,trace-stores for every
+// load and store of the kernel translation unit.
+
+extern "C" {
+
+#define METAL_SIM_TRACE(bytes, type)                           \
+  void __sanitizer_cov_load##bytes(type* address) {            \
+    metal_sim::on_access((void*)address, bytes, false);        \
+  }                                                            \
+  void __sanitizer_cov_store##bytes(type* address) {           \
+    metal_sim::on_access((void*)address, bytes, true);         \
+  }
+
+METAL_SIM_TRACE(1, uint8_t)
+METAL_SIM_TRACE(2, uint16_t)
+METAL_SIM_TRACE(4, uint32_t)
+METAL_SIM_TRACE(8, uint64_t)
+METAL_SIM_TRACE(16, __int128)
+
+#undef METAL_SIM_TRACE
+
+// ------------------------------- the C API ---------------------------------
+
+const char* msl_sim_kernel_names() {
+  static std::string names;
+  names.clear();
+  for (const auto& [name, entry] : metal_sim::registry()) {
+    names += name;
+    names += '\n';
+  }
+  return names.c_str();
+}
+
+int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
+  using namespace metal_sim;
+  std::memset(report, 0, sizeof(*report));
+  auto set_error = [&](const std::string& message) {
+    std::snprintf(report->error, sizeof(report->error), "%s", message.c_str());
+    return 1;
+  };
+  auto it = registry().find(launch->kernel);
+  if (it == registry().end()) {
+    return set_error(std::string("no kernel named '") + launch->kernel + "'");
+  }
+  LaunchState state;
+  state.launch = launch;
+  state.kernel = launch->kernel;
+  state.entry = it->second;
+  state.threads_per_threadgroup = launch->threadgroup[0] *
+      launch->threadgroup[1] * launch->threadgroup[2];
+  if (state.threads_per_threadgroup == 0 ||
+      state.threads_per_threadgroup > 1024) {
+    return set_error("threads per threadgroup must be 1 to 1024");
+  }
+  state.num_threadgroups =
+      uint64_t(launch->grid[0]) * launch->grid[1] * launch->grid[2];
+
+  // Device buffers get guarded copies; small set_bytes buffers (marked by
+  // a negative size in the C API? no: all buffers are device memory here)
+  // are bound as they are.
+  for (int i = 0; i < launch->num_buffers; ++i) {
+    const MslSimBuffer& b = launch->buffers[i];
+    auto d = std::make_unique<DeviceAllocation>();
+    d->allocate(b.index, b.size);
+    std::memcpy(d->data, b.data, b.size);
+    state.device_lo = std::min(state.device_lo, d->lo());
+    state.device_hi = std::max(state.device_hi, d->hi());
+    state.device.push_back(std::move(d));
+  }
+
+  struct sigaction action{};
+  action.sa_sigaction = on_fault;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_segv, old_bus;
+  sigaction(SIGSEGV, &action, &old_segv);
+  sigaction(SIGBUS, &action, &old_bus);
+
+  int workers = launch->worker_threads > 0
+      ? launch->worker_threads
+      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  workers = static_cast<int>(
+      std::min<uint64_t>(workers, std::max<uint64_t>(1, state.num_threadgroups)));
+  try {
+    if (workers == 1) {
+      work(state);
+    } else {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < workers; ++i) {
+        threads.emplace_back([&state] { work(state); });
+      }
+      for (auto& t : threads) {
+        t.join();
+      }
+    }
+  } catch (const std::exception& e) {
+    state.fail(e.what());
+  }
+  sigaction(SIGSEGV, &old_segv, nullptr);
+  sigaction(SIGBUS, &old_bus, nullptr);
+
+  for (int i = 0; i < launch->num_buffers; ++i) {
+    const MslSimBuffer& b = launch->buffers[i];
+    std::memcpy(b.data, state.device[i]->data, b.size);
+  }
+  report->device_bytes_read = state.bytes_read.load();
+  report->device_bytes_written = state.bytes_written.load();
+  if (state.failed.load()) {
+    return set_error(state.error);
+  }
+  return 0;
+}
+
+} // extern "C"
+
+// float -> bfloat conversion (round to nearest even, NaN kept quiet), which
+// clang emits as a call for __bf16 and which GCC 12's libgcc lacks.
+extern "C" __bf16 __truncsfbf2(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  uint16_t out;
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
+    out = static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  } else {
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    out = static_cast<uint16_t>(bits >> 16);
+  }
+  __bf16 result;
+  std::memcpy(&result, &out, sizeof(result));
+  return result;
+}
+
+extern "C" __bf16 __truncdfbf2(double value) {
+  return __truncsfbf2(static_cast<float>(value));
+}
