@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .translate import translate_tree
+from .translate import translate, translate_tree
 
 HERE = Path(__file__).resolve().parent
 SHIM_INCLUDE = HERE / "include"
@@ -74,8 +74,11 @@ def compiler() -> str:
 
 
 class _Buffer(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_int32), ("data", ctypes.c_void_p),
-                ("size", ctypes.c_uint64)]
+    _fields_ = [
+        ("index", ctypes.c_int32),
+        ("data", ctypes.c_void_p),
+        ("size", ctypes.c_uint64),
+    ]
 
 
 class _Constant(ctypes.Structure):
@@ -148,36 +151,61 @@ class Library:
             self._build(source, self.path.parent)
         self._lib = ctypes.CDLL(str(self.path))
         self._lib.msl_sim_launch.argtypes = [
-            ctypes.POINTER(_Launch), ctypes.POINTER(_Report)]
+            ctypes.POINTER(_Launch),
+            ctypes.POINTER(_Report),
+        ]
         self._lib.msl_sim_launch.restype = ctypes.c_int
         self._lib.msl_sim_kernel_names.restype = ctypes.c_char_p
 
     def _build(self, source: str, out: Path) -> None:
-        work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE.mkdir(
-            parents=True, exist_ok=True) or CACHE))
+        CACHE.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
         includes = []
         for i, root in enumerate(self.include_roots):
             translated = work / f"root{i}"
             translate_tree(root, translated)
             includes.append(f"-I{translated}")
         unit = work / "library.metal"
-        unit.write_text(translate_tree_source(source))
+        unit.write_text(translate(source))
         cxx = compiler()
         run = [cxx, *COMMON_FLAGS, f"-I{SHIM_INCLUDE}"]
         subprocess.run(
             [*run, "-c", str(EXECUTOR), "-o", str(work / "executor.o")],
-            check=True, capture_output=True, text=True)
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         result = subprocess.run(
-            [*run, *KERNEL_FLAGS, *includes, "-c", str(unit), "-o",
-             str(work / "kernels.o")],
-            capture_output=True, text=True)
+            [
+                *run,
+                *KERNEL_FLAGS,
+                *includes,
+                "-c",
+                str(unit),
+                "-o",
+                str(work / "kernels.o"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise RuntimeError(
-                f"Metal simulator: compiling the kernels failed:\n{result.stderr}")
+                f"Metal simulator: compiling the kernels failed:\n{result.stderr}"
+            )
         subprocess.run(
-            [cxx, "-shared", "-o", str(work / "library.so"),
-             str(work / "kernels.o"), str(work / "executor.o"), "-lpthread"],
-            check=True, capture_output=True, text=True)
+            [
+                cxx,
+                "-shared",
+                "-o",
+                str(work / "library.so"),
+                str(work / "kernels.o"),
+                str(work / "executor.o"),
+                "-lpthread",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         out.mkdir(parents=True, exist_ok=True)
         os.replace(work / "library.so", out / "library.so")
         shutil.rmtree(work, ignore_errors=True)
@@ -207,26 +235,28 @@ class Library:
         for i, a in buffers.items():
             if arrays[i] is not a:
                 raise ValueError(f"buffer({i}) must be a contiguous array")
-        c_buffers = (_Buffer * max(1, len(arrays)))(*[
-            _Buffer(i, a.ctypes.data, a.nbytes) for i, a in arrays.items()])
-        c_constants = (_Constant * max(1, len(constants or {})))(*[
-            _Constant(i, _constant_bits(v)) for i, v in (constants or {}).items()])
+        c_buffers = (_Buffer * max(1, len(arrays)))(
+            *[_Buffer(i, a.ctypes.data, a.nbytes) for i, a in arrays.items()]
+        )
+        c_constants = (_Constant * max(1, len(constants or {})))(
+            *[_Constant(i, _constant_bits(v)) for i, v in (constants or {}).items()]
+        )
         launch = _Launch(
             kernel.encode(),
             (ctypes.c_uint32 * 3)(*_dim3(grid)),
             (ctypes.c_uint32 * 3)(*_dim3(threadgroup)),
-            len(arrays), c_buffers, len(constants or {}), c_constants, workers)
+            len(arrays),
+            c_buffers,
+            len(constants or {}),
+            c_constants,
+            workers,
+        )
         report = _Report()
         if self._lib.msl_sim_launch(ctypes.byref(launch), ctypes.byref(report)):
             raise MetalSimError(report.error.decode())
         return LaunchReport(
-            kernel, report.device_bytes_read, report.device_bytes_written)
-
-
-def translate_tree_source(source: str) -> str:
-    from .translate import translate
-
-    return translate(source)
+            kernel, report.device_bytes_read, report.device_bytes_written
+        )
 
 
 def _constant_bits(value) -> int:
