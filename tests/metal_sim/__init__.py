@@ -39,6 +39,7 @@ METAL_VERSION = 310
 COMMON_FLAGS = [
     "-std=c++20",
     "-O1",
+    "-g",
     "-fPIC",
     "-D_FORTIFY_SOURCE=0",
     "-U_FORTIFY_SOURCE",
@@ -136,14 +137,24 @@ class Library:
         source (str): The Metal translation unit (what a ``.metal`` file
           holds): kernels and ``METAL_SIM_KERNEL`` / ``instantiate_kernel``
           instantiations.
-        include_roots (list[Path]): Directories whose headers the source
-          includes; each is translated and put on the include path.
+        include_trees (dict[Path, str]): Headers the source includes: for
+          each include directory, the subdirectory (relative to it) whose
+          headers are translated and made available under the same paths.
     """
 
-    def __init__(self, source: str, include_roots: list[Path] = ()):
-        self.include_roots = [Path(p) for p in include_roots]
+    def __init__(self, source: str, include_trees: dict[Path, str] | None = None):
+        self.include_trees = {
+            Path(base): sub for base, sub in (include_trees or {}).items()
+        }
+        trees = [base / sub for base, sub in self.include_trees.items()]
         key = _digest(
-            [*self.include_roots, SHIM_INCLUDE, EXECUTOR, HERE / "translate.py"],
+            [
+                *trees,
+                SHIM_INCLUDE,
+                EXECUTOR,
+                HERE / "translate.py",
+                HERE / "__init__.py",
+            ],
             source + compiler(),
         )
         self.path = CACHE / key / "library.so"
@@ -161,9 +172,9 @@ class Library:
         CACHE.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
         includes = []
-        for i, root in enumerate(self.include_roots):
-            translated = work / f"root{i}"
-            translate_tree(root, translated)
+        for i, (base, sub) in enumerate(self.include_trees.items()):
+            translated = work / f"include{i}"
+            translate_tree(base / sub, translated / sub)
             includes.append(f"-I{translated}")
         unit = work / "library.metal"
         unit.write_text(translate(source))

@@ -9,7 +9,20 @@ macro can produce.
   ``inline const ::metal_sim::FunctionConstant<T> name{i};``: it reads the
   current launch's value when used.
 
-Everything else (address spaces, attributes, builtins) is handled by the
+- Overloads that differ only in address space (Metal's
+  ``void f() device`` members, ``operator+=(device T&, ...)``,
+  specializations on ``device T*``): with the spaces gone they would be
+  redefinitions, so each later duplicate of an earlier definition is
+  dropped. Their bodies are the same code; only the memory they address
+  differed, and here all memory is one.
+- The attributes that bind a ``[[kernel]]`` function's parameters become
+  default arguments that fetch the value for the calling simulated thread
+  (``[[buffer(3)]]`` -> ``= ::metal_sim::BufferBinding{3}``,
+  ``[[thread_position_in_grid]]`` -> ``= ::metal_sim::BuiltinBinding{...}``),
+  so the executor calls every kernel with no arguments. The same attributes
+  on other functions' parameters mean nothing in Metal and are removed.
+
+Everything else (address spaces, keywords, builtins) is handled by the
 headers in ``include/``.
 """
 
@@ -21,7 +34,7 @@ from pathlib import Path
 # A declaration starts a statement: after `;`, `{`, `}` or a line start.
 _THREADGROUP_VARIABLE = re.compile(
     r"(?P<lead>(?:^|[;{}])\s*)threadgroup\s+"
-    r"(?P<type>[A-Za-z_][\w:<>,\s]*?[\w>])\s+"
+    r"(?P<type>[A-Za-z_](?:[\w:<>,\s]*?[\w>])?)\s+"
     r"(?P<name>[A-Za-z_]\w*)\s*(?P<dims>(?:\[[^\];]+\])*)\s*;",
     re.MULTILINE,
 )
@@ -30,7 +43,178 @@ _FUNCTION_CONSTANT = re.compile(
     r"\[\[\s*function_constant\(\s*(?P<index>[^)]+?)\s*\)\s*\]\]\s*;"
 )
 
+# `constant const int64_t strides[2]` as a parameter: an array parameter is a
+# pointer, and clang wants the address space on the pointee, spelled so.
+_SPACE_ARRAY_PARAMETER = re.compile(
+    r"(?P<decl>(?:threadgroup|device|constant)\s+(?:const\s+)?[\w:]+)\s+"
+    r"(?P<name>[A-Za-z_]\w*)\s*\[[^\]]*\](?=\s*[,)])"
+)
+
+_SPACE_WORD = re.compile(r"\b(?:thread|threadgroup|device|constant)\b")
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_ACCESS = re.compile(r"^\s*(?:public|private|protected)\s*:")
+
+# Metal's parameter attributes and the executor's Builtin for each.
+BUILTINS = {
+    "thread_position_in_grid": "ThreadPositionInGrid",
+    "thread_position_in_threadgroup": "ThreadPositionInThreadgroup",
+    "threadgroup_position_in_grid": "ThreadgroupPositionInGrid",
+    "threads_per_threadgroup": "ThreadsPerThreadgroup",
+    "threadgroups_per_grid": "ThreadgroupsPerGrid",
+    "threads_per_grid": "ThreadsPerGrid",
+    "thread_index_in_threadgroup": "ThreadIndexInThreadgroup",
+    "simdgroup_index_in_threadgroup": "SimdgroupIndexInThreadgroup",
+    "thread_index_in_simdgroup": "ThreadIndexInSimdgroup",
+    "threads_per_simdgroup": "ThreadsPerSimdgroup",
+    "simdgroups_per_threadgroup": "SimdgroupsPerThreadgroup",
+    "quadgroup_index_in_threadgroup": "QuadgroupIndexInThreadgroup",
+    "thread_index_in_quadgroup": "ThreadIndexInQuadgroup",
+    "quadgroups_per_threadgroup": "QuadgroupsPerThreadgroup",
+}
+_BINDING = re.compile(
+    r"\[\[\s*(?:(?P<builtin>" + "|".join(BUILTINS) + r")"
+    r"|(?P<kind>buffer|threadgroup|texture|sampler)\s*\(\s*(?P<index>[^)]+?)\s*\))"
+    # e.g. `, function_constant(use_out_source)`: bound either way here.
+    r"\s*(?:,[^\]]*)?\]\]"
+)
+_KERNEL = re.compile(r"\[\[\s*kernel\b[^\]]*\]\]")
+
 SOURCE_SUFFIXES = (".metal", ".h")
+
+
+def _matching_paren(source: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[i], 0)
+        if depth == 0:
+            return i
+    raise ValueError("unbalanced parentheses")
+
+
+def _default_argument(m: re.Match) -> str:
+    if m["builtin"]:
+        return (
+            " = ::metal_sim::BuiltinBinding{::metal_sim::Builtin::"
+            f"{BUILTINS[m['builtin']]}}}"
+        )
+    if m["kind"] == "buffer":
+        return f" = ::metal_sim::BufferBinding{{{m['index']}}}"
+    raise NotImplementedError(
+        f"the Metal simulator cannot bind [[{m['kind']}({m['index']})]] "
+        "kernel parameters"
+    )
+
+
+def _bind_kernel_arguments(source: str) -> str:
+    out = []
+    pos = 0
+    for k in _KERNEL.finditer(source):
+        open_at = source.index("(", k.end())
+        close_at = _matching_paren(source, open_at)
+        out.append(_BINDING.sub("", source[pos:open_at]))
+        out.append(_BINDING.sub(_default_argument, source[open_at:close_at]))
+        pos = close_at
+    out.append(_BINDING.sub("", source[pos:]))
+    return "".join(out)
+
+
+def _matching_paren(source: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[i], 0)
+        if depth == 0:
+            return i
+    raise ValueError("unbalanced parentheses")
+
+
+def _default_argument(m: re.Match) -> str:
+    if m["builtin"]:
+        return (
+            " = ::metal_sim::BuiltinBinding{::metal_sim::Builtin::"
+            f"{BUILTINS[m['builtin']]}}}"
+        )
+    if m["kind"] == "buffer":
+        return f" = ::metal_sim::BufferBinding{{{m['index']}}}"
+    raise NotImplementedError(
+        f"the Metal simulator cannot bind [[{m['kind']}({m['index']})]] "
+        "kernel parameters"
+    )
+
+
+def _bind_kernel_arguments(source: str) -> str:
+    out = []
+    pos = 0
+    for k in _KERNEL.finditer(source):
+        open_at = source.index("(", k.end())
+        close_at = _matching_paren(source, open_at)
+        out.append(_BINDING.sub("", source[pos:open_at]))
+        out.append(_BINDING.sub(_default_argument, source[open_at:close_at]))
+        pos = close_at
+    out.append(_BINDING.sub("", source[pos:]))
+    return "".join(out)
+
+
+def _declaration_bounds(source: str, qualifier: int) -> tuple[int, int]:
+    """Start and end of the member function whose address-space qualifier
+    sits at `qualifier`: from after the previous `;`, `{` or `}` to the end
+    of its body (or its `;`)."""
+    start = max(source.rfind(c, 0, qualifier) for c in ";{}") + 1
+    i = qualifier
+    while source[i] not in "{;":
+        i += 1
+    if source[i] == ";":
+        return start, i + 1
+    depth = 0
+    while True:
+        depth += {"{": 1, "}": -1}.get(source[i], 0)
+        i += 1
+        if depth == 0:
+            return start, i
+
+
+def _normalized_head(head: str) -> str:
+    head = _ACCESS.sub("", _COMMENT.sub("", head))
+    return " ".join(_SPACE_WORD.sub(" ", head).split())
+
+
+def _drop_space_duplicates(source: str) -> str:
+    """Drop every definition that repeats an earlier one but for address
+    spaces (see the module docstring)."""
+    out = []
+    seen = set()
+    pos = 0  # copied up to here
+    head_start = 0
+    i = 0
+    while i < len(source):
+        c = source[i]
+        if c in ";}":
+            head_start = i + 1
+        elif c == "{":
+            head = source[head_start:i]
+            if "(" in head or "<" in head:
+                key = _normalized_head(head)
+                if _SPACE_WORD.search(_COMMENT.sub("", head)) and key in seen:
+                    end = _matching_brace(source, i)
+                    if source[end : end + 1] == ";":
+                        end += 1
+                    out.append(source[pos:head_start])
+                    pos = i = end
+                    head_start = end
+                    continue
+                seen.add(key)
+            head_start = i + 1
+        i += 1
+    out.append(source[pos:])
+    return "".join(out)
+
+
+def _matching_brace(source: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(source)):
+        depth += {"{": 1, "}": -1}.get(source[i], 0)
+        if depth == 0:
+            return i + 1
+    raise ValueError("unbalanced braces")
 
 
 def translate(source: str) -> str:
@@ -43,6 +227,9 @@ def translate(source: str) -> str:
             f"::metal_sim::threadgroup_array<{type_}{m['dims']}>();"
         )
 
+    source = _bind_kernel_arguments(source)
+    source = _drop_space_duplicates(source)
+    source = _SPACE_ARRAY_PARAMETER.sub(r"\g<decl>* \g<name>", source)
     source = _THREADGROUP_VARIABLE.sub(threadgroup_variable, source)
     return _FUNCTION_CONSTANT.sub(
         lambda m: (

@@ -27,6 +27,8 @@
 // not reached by every lane of the SIMD group; more threadgroup memory than
 // Metal allows.
 
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -36,6 +38,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -59,6 +62,8 @@ constexpr size_t kThreadgroupMemoryLimit = 32 * 1024;
 // exactly (buffer and offset); beyond them lie PROT_NONE guard pages.
 constexpr size_t kRedZone = 64 * 1024;
 constexpr size_t kMaxExchangeBytes = 256;
+// Size of the read-only zeros an unbound buffer(n) points at.
+constexpr size_t kUnboundBytes = 64 * 1024;
 constexpr uint32_t kManyReaders = 0xFFFFFFFFu;
 
 std::map<std::string, KernelEntry>& registry() {
@@ -125,7 +130,6 @@ struct LaunchState {
   std::string kernel;
   KernelEntry entry = nullptr;
   std::vector<std::unique_ptr<DeviceAllocation>> device;
-  std::vector<const MslSimBuffer*> constant_buffers;
   uintptr_t device_lo = UINTPTR_MAX;
   uintptr_t device_hi = 0;
   uint32_t threads_per_threadgroup = 0;
@@ -527,20 +531,42 @@ void run_threadgroup(Worker& w, Uint3 position) {
 
 // A fault in a kernel (a device access far outside its buffer, a stack
 // overflow): report it and abandon the launch.
-void on_fault(int signal, siginfo_t* info, void*) {
+// The function containing `pc`, demangled, for fault reports.
+std::string function_at(const void* pc) {
+  Dl_info info{};
+  if (pc == nullptr || !dladdr(pc, &info) || info.dli_sname == nullptr) {
+    return "an unknown function";
+  }
+  int status = 0;
+  char* name = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+  std::string result = status == 0 && name ? name : info.dli_sname;
+  std::free(name);
+  return result;
+}
+
+void on_fault(int signal, siginfo_t* info, void* context) {
   Worker* w = tls_worker;
   if (w == nullptr || w->current == nullptr) {
     ::signal(signal, SIG_DFL);
     ::raise(signal);
     return;
   }
+  const void* pc = nullptr;
+#if defined(__x86_64__)
+  pc = reinterpret_cast<const void*>(
+      static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  pc = reinterpret_cast<const void*>(
+      static_cast<ucontext_t*>(context)->uc_mcontext.pc);
+#endif
   report(
       *w,
       w->current,
       "invalid memory access (signal %d) at address %p, outside every "
-      "buffer's red zone",
+      "buffer's red zone, in %s",
       signal,
-      info->si_addr);
+      info->si_addr,
+      function_at(pc).c_str());
   w->aborted = true;
   setcontext(&w->scheduler);
 }
@@ -598,15 +624,15 @@ void* buffer_pointer(int index) {
       return d->data;
     }
   }
-  for (const MslSimBuffer* b : w.state->constant_buffers) {
-    if (b->index == index) {
-      return b->data;
-    }
-  }
-  report(w, w.current, "buffer(%d) is not bound", index);
-  w.aborted = true;
-  setcontext(&w.scheduler);
-  return nullptr;
+  // Unbound. Kernels declare parameters a launch leaves unbound (those
+  // behind a false function constant, the batch strides of an unbatched
+  // launch), and may read them in code that Apple's compiler removes once
+  // the function constants are known, which here are known only at run
+  // time. So an unbound buffer reads as zeros; a write to it faults and is
+  // reported.
+  static void* const unbound = mmap(
+      nullptr, kUnboundBytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return unbound;
 }
 
 uint64_t function_constant_bits(int index) {
@@ -784,9 +810,7 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
   state.num_threadgroups =
       uint64_t(launch->grid[0]) * launch->grid[1] * launch->grid[2];
 
-  // Device buffers get guarded copies; small set_bytes buffers (marked by
-  // a negative size in the C API? no: all buffers are device memory here)
-  // are bound as they are.
+  // Every buffer, set_bytes data included, gets a guarded copy.
   for (int i = 0; i < launch->num_buffers; ++i) {
     const MslSimBuffer& b = launch->buffers[i];
     auto d = std::make_unique<DeviceAllocation>();

@@ -26,6 +26,9 @@ using std::is_arithmetic_v;
 using std::is_floating_point_v;
 using std::is_integral;
 using std::is_integral_v;
+using std::is_convertible;
+using std::is_convertible_v;
+using std::decay_t;
 using std::is_same;
 using std::is_same_v;
 using std::is_signed_v;
@@ -61,6 +64,7 @@ struct numeric_limits;
   };
 METAL_SIM_INT_LIMITS(bool, false, true)
 METAL_SIM_INT_LIMITS(char, -128, 127)
+METAL_SIM_INT_LIMITS(signed char, -128, 127)
 METAL_SIM_INT_LIMITS(uchar, 0, 255)
 METAL_SIM_INT_LIMITS(short, -32768, 32767)
 METAL_SIM_INT_LIMITS(ushort, 0, 65535)
@@ -73,25 +77,25 @@ METAL_SIM_INT_LIMITS(ulong, 0ul, 18446744073709551615ul)
 template <typename T, typename Bits, Bits kMin, Bits kMax, Bits kInf, Bits kNan,
           Bits kEps>
 struct float_limits {
-  static T from(Bits b) {
-    return as_type<T>(b);
+  static constexpr T from(Bits b) {
+    return __builtin_bit_cast(T, b);
   }
-  static T min() {
+  static constexpr T min() {
     return from(kMin);
   }
-  static T max() {
+  static constexpr T max() {
     return from(kMax);
   }
-  static T lowest() {
-    return -max();
+  static constexpr T lowest() {
+    return from(kMax | (Bits(1) << (8 * sizeof(Bits) - 1)));
   }
-  static T infinity() {
+  static constexpr T infinity() {
     return from(kInf);
   }
-  static T quiet_NaN() {
+  static constexpr T quiet_NaN() {
     return from(kNan);
   }
-  static T epsilon() {
+  static constexpr T epsilon() {
     return from(kEps);
   }
   static constexpr bool has_infinity = true;
@@ -338,17 +342,40 @@ template <typename T>
 T simd_min(T x, METAL_SIM_SITE) {
   return detail::simd_reduce(x, file, line, [](T a, T b) { return min(a, b); });
 }
+namespace detail {
+// Bitwise reductions act on the bits, also of floating-point values.
+template <typename T, typename Op>
+T bitwise(T a, T b, Op op) {
+  using Bits = std::conditional_t<
+      sizeof(T) == 1,
+      uint8_t,
+      std::conditional_t<
+          sizeof(T) == 2,
+          uint16_t,
+          std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
+  return __builtin_bit_cast(
+      T,
+      static_cast<Bits>(
+          op(__builtin_bit_cast(Bits, a), __builtin_bit_cast(Bits, b))));
+}
+} // namespace detail
 template <typename T>
 T simd_and(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return T(a & b); });
+  return detail::simd_reduce(x, file, line, [](T a, T b) {
+    return detail::bitwise(a, b, [](auto u, auto v) { return u & v; });
+  });
 }
 template <typename T>
 T simd_or(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return T(a | b); });
+  return detail::simd_reduce(x, file, line, [](T a, T b) {
+    return detail::bitwise(a, b, [](auto u, auto v) { return u | v; });
+  });
 }
 template <typename T>
 T simd_xor(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return T(a ^ b); });
+  return detail::simd_reduce(x, file, line, [](T a, T b) {
+    return detail::bitwise(a, b, [](auto u, auto v) { return u ^ v; });
+  });
 }
 inline bool simd_all(bool x, METAL_SIM_SITE) {
   return detail::simd_reduce(x, file, line, [](bool a, bool b) { return a && b; });
@@ -460,6 +487,33 @@ T simd_shuffle_and_fill_up(T x, T fill, ushort delta, METAL_SIM_SITE) {
       [&](const Pair* v, uint32_t, uint32_t lane, uint32_t width) {
         const int src = static_cast<int>(lane) - delta;
         return src >= 0 ? v[src].x : v[src + width].fill;
+      });
+}
+
+template <typename T>
+T simd_prefix_exclusive_product(T x, METAL_SIM_SITE) {
+  return detail::simd_collective(
+      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
+        T s = T(1);
+        for (uint32_t i = 0; i < lane; ++i) {
+          s = T(s * v[i]);
+        }
+        return s;
+      });
+}
+// Rotations wrap around the SIMD group.
+template <typename T>
+T simd_shuffle_rotate_down(T x, ushort delta, METAL_SIM_SITE) {
+  return detail::simd_collective(
+      x, file, line, [&](const T* v, uint32_t, uint32_t lane, uint32_t w) {
+        return v[(lane + delta) % w];
+      });
+}
+template <typename T>
+T simd_shuffle_rotate_up(T x, ushort delta, METAL_SIM_SITE) {
+  return detail::simd_collective(
+      x, file, line, [&](const T* v, uint32_t, uint32_t lane, uint32_t w) {
+        return v[(lane + w - delta % w) % w];
       });
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 using half = _Float16;
 using bfloat = __bf16;
@@ -75,9 +76,9 @@ struct vec : detail::vec_storage<T, N> {
   using value_type = T;
   static constexpr int size = N;
 
-  vec() : detail::vec_storage<T, N>{} {}
+  constexpr vec() : detail::vec_storage<T, N>{} {}
   // A scalar fills every component.
-  vec(T s) {
+  constexpr vec(T s) {
     for (int i = 0; i < N; ++i) {
       this->v_[i] = s;
     }
@@ -85,7 +86,7 @@ struct vec : detail::vec_storage<T, N> {
   template <
       typename... Ts,
       typename = std::enable_if_t<(sizeof...(Ts) == N && N > 1)>>
-  vec(Ts... values) {
+  constexpr vec(Ts... values) {
     T list[] = {static_cast<T>(values)...};
     for (int i = 0; i < N; ++i) {
       this->v_[i] = list[i];
@@ -93,13 +94,13 @@ struct vec : detail::vec_storage<T, N> {
   }
   // Concatenations: (vec2, s), (s, vec2), (vec2, vec2), (vec3, s).
   template <int M, typename = std::enable_if_t<(M < N)>>
-  vec(vec<T, M> head, T tail) {
+  constexpr vec(vec<T, M> head, T tail) {
     for (int i = 0; i < M; ++i) {
       this->v_[i] = head[i];
     }
     this->v_[M] = tail;
   }
-  vec(vec<T, 2> a, vec<T, 2> b)
+  constexpr vec(vec<T, 2> a, vec<T, 2> b)
     requires(N == 4)
   {
     this->v_[0] = a[0];
@@ -107,18 +108,47 @@ struct vec : detail::vec_storage<T, N> {
     this->v_[2] = b[0];
     this->v_[3] = b[1];
   }
+  // Copies from a vector in another address space (a load from device or
+  // threadgroup memory): C++ would only bind the implicit copy constructor
+  // to the default address space.
+  template <typename V>
+    requires(
+        sizeof(V) == sizeof(vec) && !std::is_same_v<V, vec> &&
+        requires(const V& v) {
+          { v.v_[0] };
+        })
+  vec(const V& other) {
+    for (int i = 0; i < N; ++i) {
+      this->v_[i] = other.v_[i];
+    }
+  }
+  template <typename V>
+    requires(
+        sizeof(V) == sizeof(vec) && !std::is_same_v<V, vec> &&
+        requires(const V& v) {
+          { v.v_[0] };
+        })
+  vec& operator=(const V& other) {
+    for (int i = 0; i < N; ++i) {
+      this->v_[i] = other.v_[i];
+    }
+    return *this;
+  }
+  constexpr vec(const vec&) = default;
+  constexpr vec& operator=(const vec&) = default;
+
   // Conversions between element types are explicit, as in Metal.
   template <typename U>
-  explicit vec(const vec<U, N>& other) {
+  constexpr explicit vec(const vec<U, N>& other) {
     for (int i = 0; i < N; ++i) {
       this->v_[i] = static_cast<T>(other[i]);
     }
   }
 
-  T& operator[](int i) {
+  constexpr T& operator[](int i) {
     return this->v_[i];
   }
-  const T& operator[](int i) const {
+  constexpr const T& operator[](int i) const {
     return this->v_[i];
   }
 
@@ -228,6 +258,18 @@ METAL_SIM_VECTOR_TYPES(bool)
 METAL_SIM_VECTOR_TYPES(long)
 METAL_SIM_VECTOR_TYPES(ulong)
 #undef METAL_SIM_VECTOR_TYPES
+
+// Metal's half literals (1.0h). Suffixes without an underscore are reserved
+// in C++, hence the pragma.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wuser-defined-literals"
+constexpr half operator""h(long double v) {
+  return static_cast<half>(v);
+}
+constexpr half operator""h(unsigned long long v) {
+  return static_cast<half>(v);
+}
+#pragma clang diagnostic pop
 
 // Reinterprets the bits of a value as another type of the same size.
 template <typename To, typename From>
