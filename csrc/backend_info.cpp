@@ -2,6 +2,8 @@
 
 #include "csrc/backend_info.h"
 
+#include "csrc/metal/simulator_bridge.h"
+
 namespace mlx_qmm {
 
 bool has_own_kernels(const mx::Device& device, KernelFamily) {
@@ -14,18 +16,33 @@ std::vector<KernelProvider> kernel_providers() {
   const char* gpu_fallback =
       "stock MLX ops (mx.quantized_matmul / mx.matmul); mlx_qmm GPU kernels "
       "not built yet";
-  auto provider = [&](mx::Device d, KernelFamily f) {
-    return has_own_kernels(d, f) ? cpu : gpu_fallback;
-  };
+  std::string cpu_dense = cpu;
+  std::string cpu_quantized = cpu;
+  if (metal::simulator_requested()) {
+    const char* state = metal::simulator_active()
+        ? "metal-sim: "
+        : "metal-sim requested, but no simulator library is loaded: ";
+    cpu_dense = std::string(state) +
+        (metal::simulator_active()
+             ? "Metal kernel dense_gemv on the Metal simulator for x @ w.T "
+               "with a 2-D row-contiguous w and row-contiguous x, "
+               "otherwise "
+             : "") +
+        cpu;
+    cpu_quantized = std::string(state) + "no Metal kernel yet, " + cpu;
+  }
   return {
-      {"cpu",
-       "quantized_matmul",
-       provider(mx::Device::cpu, KernelFamily::AffineQuantized)},
-      {"cpu", "matmul", provider(mx::Device::cpu, KernelFamily::Dense)},
+      {"cpu", "quantized_matmul", cpu_quantized},
+      {"cpu", "matmul", cpu_dense},
       {"gpu",
        "quantized_matmul",
-       provider(mx::Device::gpu, KernelFamily::AffineQuantized)},
-      {"gpu", "matmul", provider(mx::Device::gpu, KernelFamily::Dense)},
+       has_own_kernels(mx::Device::gpu, KernelFamily::AffineQuantized)
+           ? cpu
+           : gpu_fallback},
+      {"gpu",
+       "matmul",
+       has_own_kernels(mx::Device::gpu, KernelFamily::Dense) ? cpu
+                                                             : gpu_fallback},
   };
 }
 

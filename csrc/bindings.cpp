@@ -5,6 +5,7 @@
 // there routes modes other than "affine" to stock MLX before reaching ours.
 
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
@@ -17,6 +18,7 @@
 #include "csrc/backend_info.h"
 #include "csrc/cpu/panel_matmul.h"
 #include "csrc/cpu/thread_pool.h"
+#include "csrc/metal/simulator_bridge.h"
 #include "csrc/ops.h"
 #include "csrc/quantized_format.h"
 #include "mlx/version.h"
@@ -64,6 +66,17 @@ NB_MODULE(_ext, m) {
         return rows;
       },
       "(device, op, provider) for every op and device type.");
+
+  m.def(
+      "load_metal_simulator",
+      &mlx_qmm::metal::load_simulator,
+      "path"_a,
+      "Register the Metal simulator library (built by tests/metal_sim) that "
+      "MLX_QMM_BACKEND=metal-sim runs our Metal kernels on.");
+  m.def(
+      "metal_simulator_launches",
+      &mlx_qmm::metal::simulator_launches,
+      "Launches run on the Metal simulator so far, by kernel host name.");
 
   m.def(
       "cpu_threads",

@@ -25,6 +25,27 @@ DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 # ~1e-6 over long sums, float16's half-ulp is 4.9e-4, bfloat16's 3.9e-3.
 TOLERANCE = {mx.float32: 1e-5, mx.float16: 1e-3, mx.bfloat16: 1e-2}
 
+# MLX_QMM_BACKEND=metal-sim: our primitives run the project's Metal kernels
+# on the Metal simulator wherever a kernel serves the case. The library is
+# built (or taken from the cache) once, before any test runs.
+METAL_SIM = os.environ.get("MLX_QMM_BACKEND") == "metal-sim"
+
+
+def pytest_configure(config):
+    if METAL_SIM:
+        import metal_sim
+
+        mlx_qmm._loader._ext.load_metal_simulator(str(metal_sim.project_library().path))
+
+
+def pytest_terminal_summary(terminalreporter):
+    launches = mlx_qmm._loader._ext.metal_simulator_launches()
+    if launches:
+        terminalreporter.write_sep("-", "Metal kernels launched on the simulator")
+        for kernel, count in sorted(launches.items()):
+            terminalreporter.write_line(f"{kernel}: {count}")
+
+
 SUPPORTED_BITS = mlx_qmm._loader._ext.SUPPORTED_BITS
 SUPPORTED_GROUP_SIZES = mlx_qmm._loader._ext.SUPPORTED_GROUP_SIZES
 CPU_PANEL_COLUMNS = mlx_qmm._loader._ext.CPU_PANEL_COLUMNS

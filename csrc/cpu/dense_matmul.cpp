@@ -9,6 +9,8 @@
 
 #include "csrc/cpu/encode_task.h"
 #include "csrc/cpu/panel_matmul.h"
+#include "csrc/metal/launch_plan.h"
+#include "csrc/metal/simulator_bridge.h"
 #include "csrc/primitives.h"
 
 namespace mlx_qmm {
@@ -56,6 +58,20 @@ void dense_matmul(
 void DenseMatmul::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
+  if (metal::simulator_active()) {
+    if (auto plan =
+            metal::plan_dense_matmul(inputs, out, transpose_, has_bias_)) {
+      cpu::encode_task(
+          stream(),
+          inputs,
+          out,
+          [plan = std::move(*plan)](
+              const std::vector<mx::array>& in, mx::array& o) {
+            metal::run_on_simulator(plan, in, o);
+          });
+      return;
+    }
+  }
   cpu::encode_task(
       stream(),
       inputs,

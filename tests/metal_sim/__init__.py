@@ -30,6 +30,9 @@ from .translate import translate, translate_tree
 HERE = Path(__file__).resolve().parent
 SHIM_INCLUDE = HERE / "include"
 EXECUTOR = HERE / "runtime" / "executor.cpp"
+REPO = HERE.parent.parent
+# The launch ABI, shared with the extension's metal-sim backend.
+ABI = REPO / "csrc" / "metal" / "simulator_abi.h"
 CACHE = Path(
     os.environ.get("METAL_SIM_CACHE", Path(tempfile.gettempdir()) / "metal_sim")
 )
@@ -77,6 +80,7 @@ def compiler() -> str:
 class _Buffer(ctypes.Structure):
     _fields_ = [
         ("index", ctypes.c_int32),
+        ("writable", ctypes.c_int32),
         ("data", ctypes.c_void_p),
         ("size", ctypes.c_uint64),
     ]
@@ -154,6 +158,7 @@ class Library:
                 EXECUTOR,
                 HERE / "translate.py",
                 HERE / "__init__.py",
+                ABI,
             ],
             source + compiler(),
         )
@@ -179,7 +184,9 @@ class Library:
         unit = work / "library.metal"
         unit.write_text(translate(source))
         cxx = compiler()
-        run = [cxx, *COMMON_FLAGS, f"-I{SHIM_INCLUDE}"]
+        # Translated headers first: they shadow the originals under REPO
+        # (which is on the path for the launch ABI header).
+        run = [cxx, *COMMON_FLAGS, *includes, f"-I{SHIM_INCLUDE}", f"-I{REPO}"]
         subprocess.run(
             [*run, "-c", str(EXECUTOR), "-o", str(work / "executor.o")],
             check=True,
@@ -190,7 +197,6 @@ class Library:
             [
                 *run,
                 *KERNEL_FLAGS,
-                *includes,
                 "-c",
                 str(unit),
                 "-o",
@@ -247,7 +253,7 @@ class Library:
             if arrays[i] is not a:
                 raise ValueError(f"buffer({i}) must be a contiguous array")
         c_buffers = (_Buffer * max(1, len(arrays)))(
-            *[_Buffer(i, a.ctypes.data, a.nbytes) for i, a in arrays.items()]
+            *[_Buffer(i, 1, a.ctypes.data, a.nbytes) for i, a in arrays.items()]
         )
         c_constants = (_Constant * max(1, len(constants or {})))(
             *[_Constant(i, _constant_bits(v)) for i, v in (constants or {}).items()]
@@ -268,6 +274,52 @@ class Library:
         return LaunchReport(
             kernel, report.device_bytes_read, report.device_bytes_written
         )
+
+
+def strict_check(
+    source: str, include_trees: dict[Path, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Compile Metal ``source`` with Metal's address spaces enforced (as
+    distinct clang address spaces), syntax only: a pointer of one address
+    space passed where another is expected fails, as in Apple's compiler.
+    Returns the finished compiler process (``returncode``, ``stderr``)."""
+    with tempfile.TemporaryDirectory(prefix="strict-") as tmp:
+        work = Path(tmp)
+        includes = []
+        for i, (base, sub) in enumerate((include_trees or {}).items()):
+            translated = work / f"include{i}"
+            translate_tree(Path(base) / sub, translated / sub)
+            includes.append(f"-I{translated}")
+        unit = work / "unit.metal"
+        unit.write_text(translate(source))
+        return subprocess.run(
+            [
+                compiler(),
+                *COMMON_FLAGS,
+                *includes,
+                f"-I{SHIM_INCLUDE}",
+                f"-I{REPO}",
+                *KERNEL_FLAGS,
+                "-DMETAL_SIM_STRICT=1",
+                "-fsyntax-only",
+                str(unit),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+
+def project_sources() -> list[Path]:
+    """The project's Metal translation units."""
+    return sorted((REPO / "kernels" / "metal").glob("*.metal"))
+
+
+def project_library() -> Library:
+    """The project's own Metal kernels (kernels/metal/*.metal), built for the
+    simulator: what MLX_QMM_BACKEND=metal-sim runs."""
+    sources = sorted((REPO / "kernels" / "metal").glob("*.metal"))
+    unit = "\n".join(f'#include "{p.relative_to(REPO).as_posix()}"' for p in sources)
+    return Library(unit, include_trees={REPO: "kernels/metal"})
 
 
 def _constant_bits(value) -> int:

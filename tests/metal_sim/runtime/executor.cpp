@@ -118,6 +118,12 @@ struct DeviceAllocation {
     data = mapping + page + body - kRedZone - bytes;
   }
 
+  // Inputs the kernel must not write: any write then faults.
+  void make_read_only() {
+    const size_t page = page_size();
+    mprotect(mapping + page, mapping_bytes - 2 * page, PROT_READ);
+  }
+
   ~DeviceAllocation() {
     if (mapping) {
       munmap(mapping, mapping_bytes);
@@ -816,6 +822,9 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
     auto d = std::make_unique<DeviceAllocation>();
     d->allocate(b.index, b.size);
     std::memcpy(d->data, b.data, b.size);
+    if (!b.writable) {
+      d->make_read_only();
+    }
     state.device_lo = std::min(state.device_lo, d->lo());
     state.device_hi = std::max(state.device_hi, d->hi());
     state.device.push_back(std::move(d));
@@ -854,7 +863,9 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
 
   for (int i = 0; i < launch->num_buffers; ++i) {
     const MslSimBuffer& b = launch->buffers[i];
-    std::memcpy(b.data, state.device[i]->data, b.size);
+    if (b.writable) {
+      std::memcpy(b.data, state.device[i]->data, b.size);
+    }
   }
   report->device_bytes_read = state.bytes_read.load();
   report->device_bytes_written = state.bytes_written.load();

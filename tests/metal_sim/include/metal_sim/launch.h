@@ -1,8 +1,8 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// The Metal simulator's launch interface: what a launch is (the C structs the
-// Python harness fills through ctypes) and what each simulated thread can ask
-// of the executor. Shared by the executor (runtime/executor.cpp, compiled
+// The Metal simulator's launch interface: the C ABI of a launch (shared with
+// the extension, csrc/metal/simulator_abi.h) and what each simulated thread
+// can ask of the executor. Shared by the executor (runtime/executor.cpp, compiled
 // plainly) and the kernel translation units (compiled with the MSL shim and
 // memory-access instrumentation).
 
@@ -11,48 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-extern "C" {
-
-// One buffer bound at [[buffer(index)]]: either device memory (the harness
-// allocates it with guard zones) or set_bytes data (a small copy).
-struct MslSimBuffer {
-  int32_t index;
-  void* data;
-  uint64_t size;
-};
-
-// One [[function_constant(index)]] value, as raw bits (bool, int, uint,
-// float... widened to 64 bits).
-struct MslSimConstant {
-  int32_t index;
-  uint64_t bits;
-};
-
-struct MslSimLaunch {
-  const char* kernel; // host name
-  uint32_t grid[3]; // threadgroups per grid
-  uint32_t threadgroup[3]; // threads per threadgroup
-  int32_t num_buffers;
-  const MslSimBuffer* buffers;
-  int32_t num_constants;
-  const MslSimConstant* constants;
-  int32_t worker_threads; // 0: all cores
-};
-
-// What a launch measured and found. `error` is empty when the launch ran
-// clean; otherwise it names the kernel, threadgroup and thread.
-struct MslSimReport {
-  uint64_t device_bytes_read;
-  uint64_t device_bytes_written;
-  char error[1024];
-};
-
-int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report);
-
-// Host names of the kernels in this library, separated by '\n'.
-const char* msl_sim_kernel_names();
-
-} // extern "C"
+#include "csrc/metal/simulator_abi.h"
 
 namespace metal_sim {
 

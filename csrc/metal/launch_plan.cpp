@@ -1,0 +1,70 @@
+// Copyright © 2026 mlx-qmm contributors.
+
+#include "csrc/metal/launch_plan.h"
+
+#include "kernels/metal/dense_gemv_params.h"
+
+namespace mlx_qmm::metal {
+
+namespace {
+
+std::string type_name(mx::Dtype dtype) {
+  switch (dtype) {
+    case mx::float32:
+      return "float32";
+    case mx::float16:
+      return "float16";
+    case mx::bfloat16:
+      return "bfloat16";
+    default:
+      return "";
+  }
+}
+
+// Rows of x contiguous one after another (any leading shape).
+bool rows_contiguous(const mx::array& x) {
+  return x.flags().row_contiguous;
+}
+
+} // namespace
+
+std::optional<LaunchPlan> plan_dense_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    bool transpose,
+    bool has_bias) {
+  namespace gemv = qmm::dense_gemv;
+  const auto& x = inputs[0];
+  const auto& w = inputs[1];
+  const std::string type = type_name(out.dtype());
+  if (!transpose || w.ndim() != 2 || type.empty() ||
+      !w.flags().row_contiguous || !rows_contiguous(x) || out.size() == 0 ||
+      (has_bias && !inputs[2].flags().row_contiguous)) {
+    return std::nullopt;
+  }
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  const int64_t rows = out.size() / n;
+
+  LaunchPlan plan;
+  plan.kernel = "dense_gemv_" + type;
+  plan.grid = {
+      static_cast<uint32_t>(
+          (n + gemv::kColumnsPerThreadgroup - 1) /
+          gemv::kColumnsPerThreadgroup),
+      static_cast<uint32_t>(rows),
+      1};
+  plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
+  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferX, 0));
+  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferW, 1));
+  if (has_bias) {
+    plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferBias, 2));
+  }
+  plan.buffers.push_back(BufferBinding::of_output(gemv::kBufferY));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
+  plan.constants.push_back({gemv::kHasBiasConstant, has_bias ? 1u : 0u});
+  return plan;
+}
+
+} // namespace mlx_qmm::metal

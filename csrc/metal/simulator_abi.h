@@ -1,0 +1,63 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The C interface of the Metal simulator (tests/metal_sim): what a launch is
+// and what it reports. The simulator's executor implements it; the
+// extension's metal-sim backend (simulator_bridge.cpp) and the Python
+// harness (ctypes) call it. Plain C, so every side agrees on the layout.
+
+#pragma once
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One buffer bound at [[buffer(index)]]. The executor runs the kernel on a
+// guarded copy; a buffer that is not `writable` is mapped read-only there
+// (a write to it is reported) and is not copied back.
+struct MslSimBuffer {
+  int32_t index;
+  int32_t writable;
+  void* data;
+  uint64_t size;
+};
+
+// One [[function_constant(index)]] value, as raw bits (bool, int, uint,
+// float... in the low bytes).
+struct MslSimConstant {
+  int32_t index;
+  uint64_t bits;
+};
+
+struct MslSimLaunch {
+  const char* kernel; // host name
+  uint32_t grid[3]; // threadgroups per grid
+  uint32_t threadgroup[3]; // threads per threadgroup
+  int32_t num_buffers;
+  const struct MslSimBuffer* buffers;
+  int32_t num_constants;
+  const struct MslSimConstant* constants;
+  int32_t worker_threads; // 0: all cores
+};
+
+// What a launch measured and found. `error` is empty when the launch ran
+// clean; otherwise it names the kernel, threadgroup and thread.
+struct MslSimReport {
+  uint64_t device_bytes_read;
+  uint64_t device_bytes_written;
+  char error[1024];
+};
+
+typedef int (*MslSimLaunchFn)(const struct MslSimLaunch*, struct MslSimReport*);
+
+int msl_sim_launch(
+    const struct MslSimLaunch* launch,
+    struct MslSimReport* report);
+
+// Host names of the kernels in this library, separated by '\n'.
+const char* msl_sim_kernel_names(void);
+
+#ifdef __cplusplus
+} // extern "C"
+#endif

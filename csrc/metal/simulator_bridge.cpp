@@ -1,0 +1,128 @@
+// Copyright © 2026 mlx-qmm contributors.
+
+#include "csrc/metal/simulator_bridge.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include "csrc/metal/simulator_abi.h"
+
+namespace mlx_qmm::metal {
+
+namespace {
+
+struct Simulator {
+  std::mutex mutex;
+  void* handle = nullptr;
+  MslSimLaunchFn launch = nullptr;
+  std::map<std::string, uint64_t> launches;
+};
+
+Simulator& simulator() {
+  static Simulator* instance = new Simulator();
+  return *instance;
+}
+
+} // namespace
+
+void load_simulator(const std::string& path) {
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    throw std::invalid_argument(
+        std::string("[load_metal_simulator] cannot load ") + path + ": " +
+        dlerror());
+  }
+  auto launch =
+      reinterpret_cast<MslSimLaunchFn>(dlsym(handle, "msl_sim_launch"));
+  if (launch == nullptr) {
+    dlclose(handle);
+    throw std::invalid_argument(
+        "[load_metal_simulator] " + path + " is not a Metal simulator library");
+  }
+  auto& sim = simulator();
+  std::lock_guard lock(sim.mutex);
+  // The previous library stays loaded: kernels may still be running on it.
+  sim.handle = handle;
+  sim.launch = launch;
+}
+
+bool simulator_requested() {
+  const char* backend = std::getenv("MLX_QMM_BACKEND");
+  return backend != nullptr && std::string(backend) == "metal-sim";
+}
+
+bool simulator_active() {
+  if (!simulator_requested()) {
+    return false;
+  }
+  auto& sim = simulator();
+  std::lock_guard lock(sim.mutex);
+  return sim.launch != nullptr;
+}
+
+void run_on_simulator(
+    const LaunchPlan& plan,
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  std::vector<MslSimBuffer> buffers;
+  for (const auto& b : plan.buffers) {
+    MslSimBuffer buffer{b.index, 0, nullptr, 0};
+    switch (b.source) {
+      case BufferBinding::Source::Input: {
+        const auto& a = inputs[b.input];
+        // The kernel must not write its inputs: the simulator maps them
+        // read-only, so the const_cast never leads to a write.
+        buffer.data =
+            const_cast<void*>(static_cast<const void*>(a.data<char>()));
+        buffer.size = a.data_size() * a.itemsize();
+        break;
+      }
+      case BufferBinding::Source::Output:
+        buffer.writable = 1;
+        buffer.data = out.data<char>();
+        buffer.size = out.nbytes();
+        break;
+      case BufferBinding::Source::Bytes:
+        buffer.data = const_cast<uint8_t*>(b.bytes.data());
+        buffer.size = b.bytes.size();
+        break;
+    }
+    buffers.push_back(buffer);
+  }
+  std::vector<MslSimConstant> constants;
+  for (const auto& c : plan.constants) {
+    constants.push_back({c.index, c.bits});
+  }
+  MslSimLaunch launch{
+      plan.kernel.c_str(),
+      {plan.grid[0], plan.grid[1], plan.grid[2]},
+      {plan.threadgroup[0], plan.threadgroup[1], plan.threadgroup[2]},
+      static_cast<int32_t>(buffers.size()),
+      buffers.data(),
+      static_cast<int32_t>(constants.size()),
+      constants.data(),
+      0};
+
+  auto& sim = simulator();
+  MslSimLaunchFn run;
+  {
+    std::lock_guard lock(sim.mutex);
+    run = sim.launch;
+    ++sim.launches[plan.kernel];
+  }
+  MslSimReport report{};
+  if (run(&launch, &report) != 0) {
+    throw std::runtime_error(std::string("[metal-sim] ") + report.error);
+  }
+}
+
+std::map<std::string, uint64_t> simulator_launches() {
+  auto& sim = simulator();
+  std::lock_guard lock(sim.mutex);
+  return sim.launches;
+}
+
+} // namespace mlx_qmm::metal

@@ -1,0 +1,40 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The metal-sim backend: with MLX_QMM_BACKEND=metal-sim, our primitives
+// evaluate CPU streams by running their Metal launch plans on the Metal
+// simulator (tests/metal_sim), a shared library of the project's .metal
+// kernels that the test harness builds and registers with
+// load_simulator(). Cases no Metal kernel serves yet stay on the CPU
+// kernels.
+
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "csrc/metal/launch_plan.h"
+
+namespace mlx_qmm::metal {
+
+// Loads the simulator library at `path` (replacing any loaded before).
+void load_simulator(const std::string& path);
+
+// MLX_QMM_BACKEND is "metal-sim".
+bool simulator_requested();
+
+// Requested and a simulator library is loaded.
+bool simulator_active();
+
+// Runs `plan` on the simulator, binding `inputs` and `out` (already
+// allocated). Throws std::runtime_error with the simulator's diagnostic.
+void run_on_simulator(
+    const LaunchPlan& plan,
+    const std::vector<mx::array>& inputs,
+    mx::array& out);
+
+// Launches run on the simulator so far, by kernel host name.
+std::map<std::string, uint64_t> simulator_launches();
+
+} // namespace mlx_qmm::metal

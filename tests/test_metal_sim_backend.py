@@ -1,0 +1,93 @@
+"""MLX_QMM_BACKEND=metal-sim: our primitives evaluate CPU streams by running
+their Metal launch plans on the Metal simulator. Runs in both CI passes: the
+test loads the project's Metal library and switches the backend on itself."""
+
+from __future__ import annotations
+
+import shutil
+
+import metal_sim
+import mlx.core as mx
+import mlx_qmm
+import pytest
+from conftest import DTYPES, assert_close, evaluate_poisoned
+
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(c) for c in ("clang++-19", "clang++")),
+    reason="the Metal simulator needs clang 19 (installed by .ci/run)",
+)
+
+ext = mlx_qmm._loader._ext
+
+
+@pytest.fixture
+def metal_sim_backend(monkeypatch):
+    ext.load_metal_simulator(str(metal_sim.project_library().path))
+    monkeypatch.setenv("MLX_QMM_BACKEND", "metal-sim")
+
+
+def launches(kernel: str) -> int:
+    return ext.metal_simulator_launches().get(kernel, 0)
+
+
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize(
+    "x_shape,n,bias",
+    [
+        ((1, 200), 37, True),
+        ((3, 64), 8, False),
+        ((2, 2, 130), 17, True),
+        ((129,), 9, False),
+    ],
+)
+def test_dense_gemv_on_the_simulator(
+    metal_sim_backend, dtype_name, x_shape, n, bias, seed
+):
+    dtype = DTYPES[dtype_name]
+    x = mx.random.normal(x_shape).astype(dtype)
+    w = mx.random.normal((n, x_shape[-1])).astype(dtype)
+    b = mx.random.normal((n,)).astype(dtype) if bias else None
+    kernel = f"dense_gemv_{dtype_name}"
+    before = launches(kernel)
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=b))
+    assert launches(kernel) == before + 1
+    ref = x.astype(mx.float32) @ w.astype(mx.float32).T
+    if b is not None:
+        ref = ref + b.astype(mx.float32)
+    assert_close(out, ref, dtype, seed)
+
+
+def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
+    x = mx.random.normal((4, 32))
+    w = mx.random.normal((32, 16))
+    before = ext.metal_simulator_launches()
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=False))
+    assert ext.metal_simulator_launches() == before
+    assert_close(out, x @ w, mx.float32, seed)
+
+
+def test_backend_info_reports_metal_sim(metal_sim_backend):
+    provider = mlx_qmm.backend_info()["kernels"]["cpu"]["matmul"]
+    assert provider.startswith("metal-sim: Metal kernel dense_gemv")
+
+
+def test_kernel_errors_surface_as_exceptions(metal_sim_backend):
+    """A simulator diagnostic fails the evaluation with its message."""
+    lib = metal_sim.project_library()
+    with pytest.raises(metal_sim.MetalSimError, match="out-of-bounds device read"):
+        # K larger than the buffers: the kernel reads past x and w.
+        import numpy as np
+
+        lib.launch(
+            "dense_gemv_float32",
+            (1, 1, 1),
+            (32, 2, 1),
+            {
+                0: np.zeros(8, np.float32),
+                1: np.zeros(64, np.float32),
+                3: np.zeros(8, np.float32),
+                4: np.int32([16]),
+                5: np.int32([8]),
+            },
+            constants={0: False},
+        )
