@@ -81,6 +81,9 @@ template <typename T>
   out[8 * n + tid] = quad_sum(v);
   out[9 * n + tid] = simd_shuffle_and_fill_down(v, -v, 4);
   out[10 * n + tid] = simd_shuffle(v, ushort(31 - lane));
+  out[11 * n + tid] = quad_max(v);
+  out[12 * n + tid] = quad_prefix_inclusive_sum(v);
+  out[13 * n + tid] = quad_shuffle_xor(v, 1);
 }
 
 // C = A * B for 8x8 float matrices through simdgroup_matrix.
@@ -302,9 +305,9 @@ def test_threadgroup_memory_and_barrier(lib, rng):
 @pytest.mark.parametrize("n", [64, 40])  # 40: a partial second SIMD group
 def test_simd_functions(lib, rng, n):
     x = rng.integers(-8, 8, n).astype(np.float32)  # exact sums
-    out = np.full(11 * n, np.nan, np.float32)
+    out = np.full(14 * n, np.nan, np.float32)
     lib.launch("simd_functions", 1, n, {0: x, 1: out})
-    out = out.reshape(11, n)
+    out = out.reshape(14, n)
     for g in range(0, n, 32):
         v = x[g : g + 32]
         w = len(v)
@@ -323,6 +326,9 @@ def test_simd_functions(lib, rng, n):
                 lanes + 4 < w, v[np.minimum(lanes + 4, w - 1)], -v[(lanes + 4 - w) % w]
             ),
             np.where(31 - lanes < w, v[np.minimum(31 - lanes, w - 1)], v),
+            np.array([v[(i & ~3) : (i & ~3) + 4].max() for i in lanes]),
+            np.array([v[(i & ~3) : i + 1].sum() for i in lanes]),
+            v[lanes ^ 1],
         ]
         for row, e in enumerate(expect):
             np.testing.assert_array_equal(out[row, g : g + w], e, err_msg=f"row {row}")

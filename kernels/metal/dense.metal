@@ -9,7 +9,8 @@
 
 using namespace metal;
 
-namespace qmm::dense_gemv {
+namespace qmm {
+namespace dense_gemv {
 
 constant bool has_bias [[function_constant(kHasBiasConstant)]];
 
@@ -28,7 +29,8 @@ template <typename T>
       x, w, bias, y, K, N, has_bias, threadgroup_id, simd_group, simd_lane);
 }
 
-} // namespace qmm::dense_gemv
+} // namespace dense_gemv
+} // namespace qmm
 
 QMM_INSTANTIATE_KERNEL(
     "dense_gemv_float32",
@@ -36,6 +38,8 @@ QMM_INSTANTIATE_KERNEL(
 QMM_INSTANTIATE_KERNEL(
     "dense_gemv_float16",
     qmm::dense_gemv::dense_gemv_kernel<half>)
+#if __METAL_VERSION__ >= 310 // bfloat arrived with Metal 3.1
 QMM_INSTANTIATE_KERNEL(
     "dense_gemv_bfloat16",
     qmm::dense_gemv::dense_gemv_kernel<bfloat>)
+#endif

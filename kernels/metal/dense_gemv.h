@@ -20,7 +20,8 @@
 
 #include "kernels/metal/dense_gemv_params.h"
 
-namespace qmm::dense_gemv {
+namespace qmm {
+namespace dense_gemv {
 
 template <typename T>
 METAL_FUNC void dense_gemv(
@@ -70,4 +71,5 @@ METAL_FUNC void dense_gemv(
   }
 }
 
-} // namespace qmm::dense_gemv
+} // namespace dense_gemv
+} // namespace qmm

@@ -12,7 +12,9 @@
 #define QMM_PROGRAM_CONSTANT
 #endif
 
-namespace qmm::dense_gemv {
+// Two namespaces, not qmm::dense_gemv: the Metal language is C++14.
+namespace qmm {
+namespace dense_gemv {
 
 // SIMD groups per threadgroup; each computes its own output columns.
 QMM_PROGRAM_CONSTANT constexpr int kSimdgroups = 2;
@@ -36,4 +38,5 @@ QMM_PROGRAM_CONSTANT constexpr int kBufferY = 3;
 QMM_PROGRAM_CONSTANT constexpr int kBufferK = 4;
 QMM_PROGRAM_CONSTANT constexpr int kBufferN = 5;
 
-} // namespace qmm::dense_gemv
+} // namespace dense_gemv
+} // namespace qmm

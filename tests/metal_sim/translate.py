@@ -1,6 +1,5 @@
-"""The simulator's only source rewrite: threadgroup-scope variables and
-function constants, the two Metal declarations with no C++ spelling that a
-macro can produce.
+"""The simulator's source rewrite: the few Metal constructs that no C++
+macro can express, rewritten in every Metal source and header it compiles.
 
 - ``threadgroup T name[A][B];`` (a variable, not a pointer or reference)
   becomes ``auto& name = ::metal_sim::threadgroup_array<T[A][B]>();``:
@@ -8,7 +7,6 @@ macro can produce.
 - ``constant T name [[function_constant(i)]];`` becomes
   ``inline const ::metal_sim::FunctionConstant<T> name{i};``: it reads the
   current launch's value when used.
-
 - Overloads that differ only in address space (Metal's
   ``void f() device`` members, ``operator+=(device T&, ...)``,
   specializations on ``device T*``): with the spaces gone they would be
@@ -82,13 +80,14 @@ _KERNEL = re.compile(r"\[\[\s*kernel\b[^\]]*\]\]")
 SOURCE_SUFFIXES = (".metal", ".h")
 
 
-def _matching_paren(source: str, open_at: int) -> int:
+def _matching(source: str, open_at: int, pair: str = "()") -> int:
+    """Index just past the bracket that closes the one at `open_at`."""
     depth = 0
     for i in range(open_at, len(source)):
-        depth += {"(": 1, ")": -1}.get(source[i], 0)
+        depth += {pair[0]: 1, pair[1]: -1}.get(source[i], 0)
         if depth == 0:
-            return i
-    raise ValueError("unbalanced parentheses")
+            return i + 1
+    raise ValueError(f"unbalanced {pair}")
 
 
 def _default_argument(m: re.Match) -> str:
@@ -110,66 +109,14 @@ def _bind_kernel_arguments(source: str) -> str:
     pos = 0
     for k in _KERNEL.finditer(source):
         open_at = source.index("(", k.end())
-        close_at = _matching_paren(source, open_at)
-        out.append(_BINDING.sub("", source[pos:open_at]))
+        close_at = _matching(source, open_at) - 1
+        # The [[kernel]] attribute itself has no host meaning.
+        out.append(_BINDING.sub("", source[pos : k.start()]))
+        out.append(_BINDING.sub("", source[k.end() : open_at]))
         out.append(_BINDING.sub(_default_argument, source[open_at:close_at]))
         pos = close_at
     out.append(_BINDING.sub("", source[pos:]))
     return "".join(out)
-
-
-def _matching_paren(source: str, open_at: int) -> int:
-    depth = 0
-    for i in range(open_at, len(source)):
-        depth += {"(": 1, ")": -1}.get(source[i], 0)
-        if depth == 0:
-            return i
-    raise ValueError("unbalanced parentheses")
-
-
-def _default_argument(m: re.Match) -> str:
-    if m["builtin"]:
-        return (
-            " = ::metal_sim::BuiltinBinding{::metal_sim::Builtin::"
-            f"{BUILTINS[m['builtin']]}}}"
-        )
-    if m["kind"] == "buffer":
-        return f" = ::metal_sim::BufferBinding{{{m['index']}}}"
-    raise NotImplementedError(
-        f"the Metal simulator cannot bind [[{m['kind']}({m['index']})]] "
-        "kernel parameters"
-    )
-
-
-def _bind_kernel_arguments(source: str) -> str:
-    out = []
-    pos = 0
-    for k in _KERNEL.finditer(source):
-        open_at = source.index("(", k.end())
-        close_at = _matching_paren(source, open_at)
-        out.append(_BINDING.sub("", source[pos:open_at]))
-        out.append(_BINDING.sub(_default_argument, source[open_at:close_at]))
-        pos = close_at
-    out.append(_BINDING.sub("", source[pos:]))
-    return "".join(out)
-
-
-def _declaration_bounds(source: str, qualifier: int) -> tuple[int, int]:
-    """Start and end of the member function whose address-space qualifier
-    sits at `qualifier`: from after the previous `;`, `{` or `}` to the end
-    of its body (or its `;`)."""
-    start = max(source.rfind(c, 0, qualifier) for c in ";{}") + 1
-    i = qualifier
-    while source[i] not in "{;":
-        i += 1
-    if source[i] == ";":
-        return start, i + 1
-    depth = 0
-    while True:
-        depth += {"{": 1, "}": -1}.get(source[i], 0)
-        i += 1
-        if depth == 0:
-            return start, i
 
 
 def _normalized_head(head: str) -> str:
@@ -194,7 +141,7 @@ def _drop_space_duplicates(source: str) -> str:
             if "(" in head or "<" in head:
                 key = _normalized_head(head)
                 if _SPACE_WORD.search(_COMMENT.sub("", head)) and key in seen:
-                    end = _matching_brace(source, i)
+                    end = _matching(source, i, "{}")
                     if source[end : end + 1] == ";":
                         end += 1
                     out.append(source[pos:head_start])
@@ -208,17 +155,8 @@ def _drop_space_duplicates(source: str) -> str:
     return "".join(out)
 
 
-def _matching_brace(source: str, open_at: int) -> int:
-    depth = 0
-    for i in range(open_at, len(source)):
-        depth += {"{": 1, "}": -1}.get(source[i], 0)
-        if depth == 0:
-            return i + 1
-    raise ValueError("unbalanced braces")
-
-
 def translate(source: str) -> str:
-    """Rewrite one source file's threadgroup variables and function constants."""
+    """Rewrite one Metal source file (see the module docstring)."""
 
     def threadgroup_variable(m: re.Match) -> str:
         type_ = " ".join(m["type"].split())

@@ -7,6 +7,8 @@
 
 #pragma once
 
+#include <algorithm>
+#include <functional>
 #include <type_traits>
 
 #include "metal_sim/launch.h"
@@ -293,12 +295,33 @@ inline auto simd_collective(
   return fn(values, x.lanes_present, x.lane, x.width);
 }
 
+// Which lanes of the caller's group a fold covers.
+enum class Span { Group, UpToLane, BeforeLane };
+
+// Folds `op` over the values of the lanes `span` selects in the caller's
+// group of `group_width` lanes (0: the whole SIMD group); `empty` when the
+// span has no lane (an exclusive scan's first lane).
 template <typename T, typename Op>
-inline T simd_reduce(T value, const char* file, int line, Op op) {
+inline T simd_fold(
+    T value,
+    const char* file,
+    int line,
+    uint32_t group_width,
+    Span span,
+    T empty,
+    Op op) {
   return simd_collective(
-      value, file, line, [&](const T* v, uint32_t, uint32_t, uint32_t width) {
-        T r = v[0];
-        for (uint32_t i = 1; i < width; ++i) {
+      value, file, line, [&](const T* v, uint32_t, uint32_t lane, uint32_t w) {
+        const uint32_t group = group_width ? group_width : w;
+        const uint32_t first = lane / group * group;
+        const uint32_t last = span == Span::Group ? std::min(first + group, w)
+            : span == Span::UpToLane              ? lane + 1
+                                                  : lane;
+        if (first == last) {
+          return empty;
+        }
+        T r = v[first];
+        for (uint32_t i = first + 1; i < last; ++i) {
           r = op(r, v[i]);
         }
         return r;
@@ -326,24 +349,7 @@ inline T simd_select_lane(
 
 #define METAL_SIM_SITE const char *file = __builtin_FILE(), int line = __builtin_LINE()
 
-template <typename T>
-T simd_sum(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return T(a + b); });
-}
-template <typename T>
-T simd_product(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return T(a * b); });
-}
-template <typename T>
-T simd_max(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return max(a, b); });
-}
-template <typename T>
-T simd_min(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) { return min(a, b); });
-}
 namespace detail {
-// Bitwise reductions act on the bits, also of floating-point values.
 template <typename T, typename Op>
 T bitwise(T a, T b, Op op) {
   using Bits = std::conditional_t<
@@ -359,62 +365,44 @@ T bitwise(T a, T b, Op op) {
           op(__builtin_bit_cast(Bits, a), __builtin_bit_cast(Bits, b))));
 }
 } // namespace detail
-template <typename T>
-T simd_and(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) {
-    return detail::bitwise(a, b, [](auto u, auto v) { return u & v; });
-  });
-}
-template <typename T>
-T simd_or(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) {
-    return detail::bitwise(a, b, [](auto u, auto v) { return u | v; });
-  });
-}
-template <typename T>
-T simd_xor(T x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](T a, T b) {
-    return detail::bitwise(a, b, [](auto u, auto v) { return u ^ v; });
-  });
-}
+
+#define METAL_SIM_FOLD(name, group, span, empty, expr)                  \
+  template <typename T>                                                \
+  T name(T x, METAL_SIM_SITE) {                                        \
+    return detail::simd_fold(                                          \
+        x, file, line, group, detail::Span::span, T(empty),            \
+        [](T a, T b) { return expr; });                                \
+  }
+METAL_SIM_FOLD(simd_sum, 0, Group, 0, T(a + b))
+METAL_SIM_FOLD(simd_product, 0, Group, 1, T(a * b))
+METAL_SIM_FOLD(simd_max, 0, Group, 0, max(a, b))
+METAL_SIM_FOLD(simd_min, 0, Group, 0, min(a, b))
+METAL_SIM_FOLD(simd_prefix_inclusive_sum, 0, UpToLane, 0, T(a + b))
+METAL_SIM_FOLD(simd_prefix_exclusive_sum, 0, BeforeLane, 0, T(a + b))
+METAL_SIM_FOLD(simd_prefix_inclusive_product, 0, UpToLane, 1, T(a * b))
+METAL_SIM_FOLD(simd_prefix_exclusive_product, 0, BeforeLane, 1, T(a * b))
+METAL_SIM_FOLD(quad_sum, 4, Group, 0, T(a + b))
+METAL_SIM_FOLD(quad_product, 4, Group, 1, T(a * b))
+METAL_SIM_FOLD(quad_max, 4, Group, 0, max(a, b))
+METAL_SIM_FOLD(quad_min, 4, Group, 0, min(a, b))
+METAL_SIM_FOLD(quad_prefix_inclusive_sum, 4, UpToLane, 0, T(a + b))
+METAL_SIM_FOLD(quad_prefix_exclusive_sum, 4, BeforeLane, 0, T(a + b))
+// Bitwise folds act on the bits, also of floating-point values.
+METAL_SIM_FOLD(simd_and, 0, Group, 0, detail::bitwise(a, b, std::bit_and<>()))
+METAL_SIM_FOLD(simd_or, 0, Group, 0, detail::bitwise(a, b, std::bit_or<>()))
+METAL_SIM_FOLD(simd_xor, 0, Group, 0, detail::bitwise(a, b, std::bit_xor<>()))
+#undef METAL_SIM_FOLD
+
 inline bool simd_all(bool x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](bool a, bool b) { return a && b; });
+  return detail::simd_fold(
+      x, file, line, 0, detail::Span::Group, true, [](bool a, bool b) {
+        return a && b;
+      });
 }
 inline bool simd_any(bool x, METAL_SIM_SITE) {
-  return detail::simd_reduce(x, file, line, [](bool a, bool b) { return a || b; });
-}
-
-template <typename T>
-T simd_prefix_inclusive_sum(T x, METAL_SIM_SITE) {
-  return detail::simd_collective(
-      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
-        T s = v[0];
-        for (uint32_t i = 1; i <= lane; ++i) {
-          s = T(s + v[i]);
-        }
-        return s;
-      });
-}
-template <typename T>
-T simd_prefix_exclusive_sum(T x, METAL_SIM_SITE) {
-  return detail::simd_collective(
-      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
-        T s = T(0);
-        for (uint32_t i = 0; i < lane; ++i) {
-          s = T(s + v[i]);
-        }
-        return s;
-      });
-}
-template <typename T>
-T simd_prefix_inclusive_product(T x, METAL_SIM_SITE) {
-  return detail::simd_collective(
-      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
-        T s = v[0];
-        for (uint32_t i = 1; i <= lane; ++i) {
-          s = T(s * v[i]);
-        }
-        return s;
+  return detail::simd_fold(
+      x, file, line, 0, detail::Span::Group, false, [](bool a, bool b) {
+        return a || b;
       });
 }
 
@@ -434,32 +422,30 @@ inline int from_lane_xor(int lane, int mask, int width) {
 }
 } // namespace detail
 
-template <typename T>
-T simd_shuffle(T x, ushort lane, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 0, detail::from_lane, lane);
-}
-template <typename T>
-T simd_broadcast(T x, ushort lane, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 0, detail::from_lane, lane);
-}
+// name(x, arg): the value of the lane `rule` picks in the caller's group of
+// `group` lanes (0: the SIMD group).
+#define METAL_SIM_SHUFFLE(name, group, rule)                          \
+  template <typename T>                                               \
+  T name(T x, ushort arg, METAL_SIM_SITE) {                           \
+    return detail::simd_select_lane(x, file, line, group, rule, arg); \
+  }
+METAL_SIM_SHUFFLE(simd_shuffle, 0, detail::from_lane)
+METAL_SIM_SHUFFLE(simd_broadcast, 0, detail::from_lane)
+METAL_SIM_SHUFFLE(simd_shuffle_down, 0, detail::from_lane_down)
+METAL_SIM_SHUFFLE(simd_shuffle_up, 0, detail::from_lane_up)
+METAL_SIM_SHUFFLE(simd_shuffle_xor, 0, detail::from_lane_xor)
+METAL_SIM_SHUFFLE(quad_shuffle, 4, detail::from_lane)
+METAL_SIM_SHUFFLE(quad_broadcast, 4, detail::from_lane)
+METAL_SIM_SHUFFLE(quad_shuffle_down, 4, detail::from_lane_down)
+METAL_SIM_SHUFFLE(quad_shuffle_up, 4, detail::from_lane_up)
+METAL_SIM_SHUFFLE(quad_shuffle_xor, 4, detail::from_lane_xor)
+#undef METAL_SIM_SHUFFLE
+
 template <typename T>
 T simd_broadcast_first(T x, METAL_SIM_SITE) {
   return detail::simd_select_lane(x, file, line, 0, detail::from_lane, 0);
 }
-template <typename T>
-T simd_shuffle_down(T x, ushort delta, METAL_SIM_SITE) {
-  return detail::simd_select_lane(
-      x, file, line, 0, detail::from_lane_down, delta);
-}
-template <typename T>
-T simd_shuffle_up(T x, ushort delta, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 0, detail::from_lane_up, delta);
-}
-template <typename T>
-T simd_shuffle_xor(T x, ushort mask, METAL_SIM_SITE) {
-  return detail::simd_select_lane(
-      x, file, line, 0, detail::from_lane_xor, mask);
-}
+
 // Lanes shifted past the end take `fill` from the lanes at the other end.
 template <typename T>
 T simd_shuffle_and_fill_down(T x, T fill, ushort delta, METAL_SIM_SITE) {
@@ -490,17 +476,6 @@ T simd_shuffle_and_fill_up(T x, T fill, ushort delta, METAL_SIM_SITE) {
       });
 }
 
-template <typename T>
-T simd_prefix_exclusive_product(T x, METAL_SIM_SITE) {
-  return detail::simd_collective(
-      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
-        T s = T(1);
-        for (uint32_t i = 0; i < lane; ++i) {
-          s = T(s * v[i]);
-        }
-        return s;
-      });
-}
 // Rotations wrap around the SIMD group.
 template <typename T>
 T simd_shuffle_rotate_down(T x, ushort delta, METAL_SIM_SITE) {
@@ -515,39 +490,6 @@ T simd_shuffle_rotate_up(T x, ushort delta, METAL_SIM_SITE) {
       x, file, line, [&](const T* v, uint32_t, uint32_t lane, uint32_t w) {
         return v[(lane + w - delta % w) % w];
       });
-}
-
-// --------------------------- quad-group functions --------------------------
-
-template <typename T>
-T quad_sum(T x, METAL_SIM_SITE) {
-  return detail::simd_collective(
-      x, file, line, [](const T* v, uint32_t, uint32_t lane, uint32_t) {
-        const uint32_t base = lane & ~3u;
-        return T(T(v[base] + v[base + 1]) + T(v[base + 2] + v[base + 3]));
-      });
-}
-template <typename T>
-T quad_shuffle(T x, ushort lane, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 4, detail::from_lane, lane);
-}
-template <typename T>
-T quad_shuffle_down(T x, ushort delta, METAL_SIM_SITE) {
-  return detail::simd_select_lane(
-      x, file, line, 4, detail::from_lane_down, delta);
-}
-template <typename T>
-T quad_shuffle_up(T x, ushort delta, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 4, detail::from_lane_up, delta);
-}
-template <typename T>
-T quad_shuffle_xor(T x, ushort mask, METAL_SIM_SITE) {
-  return detail::simd_select_lane(
-      x, file, line, 4, detail::from_lane_xor, mask);
-}
-template <typename T>
-T quad_broadcast(T x, ushort lane, METAL_SIM_SITE) {
-  return detail::simd_select_lane(x, file, line, 4, detail::from_lane, lane);
 }
 
 // ----------------------------- simdgroup_matrix ----------------------------
