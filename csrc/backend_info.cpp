@@ -2,6 +2,7 @@
 
 #include "csrc/backend_info.h"
 
+#include "csrc/metal/launch_plan.h"
 #include "csrc/metal/simulator_bridge.h"
 
 namespace mlx_qmm {
@@ -29,7 +30,14 @@ std::vector<KernelProvider> kernel_providers() {
                "otherwise "
              : "") +
         cpu;
-    cpu_quantized = std::string(state) + "no Metal kernel yet, " + cpu;
+    cpu_quantized = std::string(state) +
+        (metal::simulator_active()
+             ? "Metal kernel qmv_affine on the Metal simulator for x @ w.T "
+               "with at most " +
+                 std::to_string(metal::kQmvMaxRows) +
+                 " rows of x, a 2-D w and row-contiguous operands, otherwise "
+             : std::string()) +
+        cpu;
   }
   return {
       {"cpu", "quantized_matmul", cpu_quantized},

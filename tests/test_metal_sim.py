@@ -137,7 +137,23 @@ constant float offset [[function_constant(1)]];
   y[gid] = use_offset ? y[gid] + offset : -y[gid];
 }
 
+// Whole-vector copies: clang emits them as memcpy, which is checked and
+// counted like any other access.
+[[kernel]] void copy_vectors(
+    device const float4* x [[buffer(0)]],
+    device float4* y [[buffer(1)]],
+    uint gid [[thread_position_in_grid]]) {
+  y[gid] = x[gid];
+}
+
 // ------------------------------ planted bugs -------------------------------
+
+[[kernel]] void copy_vectors_past_end(
+    device const float4* x [[buffer(0)]],
+    device float4* y [[buffer(1)]],
+    uint gid [[thread_position_in_grid]]) {
+  y[gid] = x[gid + 1];
+}
 
 [[kernel]] void read_past_end(
     device const float* x [[buffer(0)]],
@@ -218,6 +234,8 @@ METAL_SIM_KERNEL("mma8", mma8)
 METAL_SIM_KERNEL("mma8_apple_layout", mma8_by_elements<true>)
 METAL_SIM_KERNEL("mma8_wrong_layout", mma8_by_elements<false>)
 METAL_SIM_KERNEL("with_constants", with_constants)
+METAL_SIM_KERNEL("copy_vectors", copy_vectors)
+METAL_SIM_KERNEL("copy_vectors_past_end", copy_vectors_past_end)
 METAL_SIM_KERNEL("read_past_end", read_past_end)
 METAL_SIM_KERNEL("write_before_start", write_before_start)
 METAL_SIM_KERNEL("write_far_away", write_far_away)
@@ -377,6 +395,17 @@ def test_byte_counts(lib, rng):
     # x and y read, y written, a (4 bytes) read by every thread.
     assert report.device_bytes_read == 4 * n + 4 * n + 4 * n
     assert report.device_bytes_written == 4 * n
+
+
+def test_vector_copies_are_counted_and_checked(lib, rng):
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    y = np.full_like(x, np.nan)
+    report = lib.launch("copy_vectors", 1, 32, {0: x, 1: y})
+    np.testing.assert_array_equal(y, x)
+    assert report.device_bytes_read == x.nbytes
+    assert report.device_bytes_written == y.nbytes
+    with pytest.raises(MetalSimError, match="out-of-bounds device read of 16 bytes"):
+        lib.launch("copy_vectors_past_end", 1, 32, {0: x, 1: y})
 
 
 def test_workers_agree(lib, rng):

@@ -10,7 +10,15 @@ import metal_sim
 import mlx.core as mx
 import mlx_qmm
 import pytest
-from conftest import DTYPES, assert_close, evaluate_poisoned
+from conftest import (
+    DTYPES,
+    SUPPORTED_BITS,
+    SUPPORTED_GROUP_SIZES,
+    assert_close,
+    evaluate_poisoned,
+    random_quantized,
+    reference_qmm,
+)
 
 pytestmark = pytest.mark.skipif(
     not any(shutil.which(c) for c in ("clang++-19", "clang++")),
@@ -57,6 +65,30 @@ def test_dense_gemv_on_the_simulator(
     assert_close(out, ref, dtype, seed)
 
 
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("group_size", SUPPORTED_GROUP_SIZES)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_qmv_affine_on_the_simulator(
+    metal_sim_backend, bits, group_size, dtype_name, seed
+):
+    """Every qmv_affine instantiation, on a shape with a partial threadgroup
+    of rows (N = 70) and a partial last K block (40 groups: 32 + 8)."""
+    dtype = DTYPES[dtype_name]
+    n, k = 70, 40 * group_size
+    wq, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((3, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    kernel = f"qmv_affine_{dtype_name}_gs_{group_size}_b_{bits}"
+    before = launches(kernel)
+    out = evaluate_poisoned(
+        mlx_qmm.quantized_matmul(
+            x, wq, scales, biases, True, group_size, bits, bias=bias
+        )
+    )
+    assert launches(kernel) == before + 1
+    assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
+
+
 def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
     x = mx.random.normal((4, 32))
     w = mx.random.normal((32, 16))
@@ -67,8 +99,9 @@ def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
 
 
 def test_backend_info_reports_metal_sim(metal_sim_backend):
-    provider = mlx_qmm.backend_info()["kernels"]["cpu"]["matmul"]
-    assert provider.startswith("metal-sim: Metal kernel dense_gemv")
+    kernels = mlx_qmm.backend_info()["kernels"]["cpu"]
+    assert kernels["matmul"].startswith("metal-sim: Metal kernel dense_gemv")
+    assert kernels["quantized_matmul"].startswith("metal-sim: Metal kernel qmv_affine")
 
 
 def test_kernel_errors_surface_as_exceptions(metal_sim_backend):

@@ -9,6 +9,8 @@
 #include "csrc/cpu/dequantize_block.h"
 #include "csrc/cpu/encode_task.h"
 #include "csrc/cpu/panel_matmul.h"
+#include "csrc/metal/launch_plan.h"
+#include "csrc/metal/simulator_bridge.h"
 #include "csrc/primitives.h"
 
 namespace mlx_qmm {
@@ -111,6 +113,20 @@ void dispatch(
 void AffineQuantizedMatmul::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
+  if (metal::simulator_active()) {
+    if (auto plan = metal::plan_quantized_matmul(
+            inputs, out, group_size_, bits_, transpose_, has_bias_)) {
+      cpu::encode_task(
+          stream(),
+          inputs,
+          out,
+          [plan = std::move(*plan)](
+              const std::vector<mx::array>& in, mx::array& o) {
+            metal::run_on_simulator(plan, in, o);
+          });
+      return;
+    }
+  }
   cpu::encode_task(
       stream(),
       inputs,

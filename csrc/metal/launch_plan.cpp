@@ -3,6 +3,7 @@
 #include "csrc/metal/launch_plan.h"
 
 #include "kernels/metal/dense_gemv_params.h"
+#include "kernels/metal/qmv_affine_params.h"
 
 namespace mlx_qmm::metal {
 
@@ -64,6 +65,55 @@ std::optional<LaunchPlan> plan_dense_matmul(
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
   plan.constants.push_back({gemv::kHasBiasConstant, has_bias ? 1u : 0u});
+  return plan;
+}
+
+std::optional<LaunchPlan> plan_quantized_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    int group_size,
+    int bits,
+    bool transpose,
+    bool has_bias) {
+  namespace qmv = qmm::qmv_affine;
+  const auto& x = inputs[0];
+  const auto& w = inputs[1];
+  const std::string type = type_name(out.dtype());
+  if (!transpose || w.ndim() != 2 || type.empty() || out.size() == 0) {
+    return std::nullopt;
+  }
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  const int64_t rows = out.size() / n;
+  if (rows > kQmvMaxRows) {
+    return std::nullopt;
+  }
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      return std::nullopt;
+    }
+  }
+
+  LaunchPlan plan;
+  plan.kernel = "qmv_affine_" + type + "_gs_" + std::to_string(group_size) +
+      "_b_" + std::to_string(bits);
+  plan.grid = {
+      static_cast<uint32_t>(
+          (n + qmv::kRowsPerThreadgroup - 1) / qmv::kRowsPerThreadgroup),
+      static_cast<uint32_t>(rows),
+      1};
+  plan.threadgroup = {qmv::kSimdWidth, qmv::kSimdgroups, 1};
+  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferX, 0));
+  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferW, 1));
+  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferScales, 2));
+  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferBiases, 3));
+  if (has_bias) {
+    plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferBias, 4));
+  }
+  plan.buffers.push_back(BufferBinding::of_output(qmv::kBufferY));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferK, k));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferN, n));
+  plan.constants.push_back({qmv::kHasBiasConstant, has_bias ? 1u : 0u});
   return plan;
 }
 

@@ -66,4 +66,20 @@ std::optional<LaunchPlan> plan_dense_matmul(
     bool transpose,
     bool has_bias);
 
+// The plan of AffineQuantizedMatmul over `inputs` (x, w, scales, biases[,
+// bias]) into `out`, or none when no Metal kernel serves the case yet:
+// qmv_affine serves x @ w.T for up to kQmvMaxRows rows of x, with a 2-D w
+// and every operand row-contiguous.
+std::optional<LaunchPlan> plan_quantized_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    int group_size,
+    int bits,
+    bool transpose,
+    bool has_bias);
+
+// Rows of x up to which the matrix-vector kernel is used: it reads w once
+// per row of x, which only pays while there are few rows (decode).
+inline constexpr int64_t kQmvMaxRows = 8;
+
 } // namespace mlx_qmm::metal

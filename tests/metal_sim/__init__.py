@@ -57,8 +57,18 @@ KERNEL_FLAGS = [
     "c++",
     "-DMETAL_SIM=1",
     f"-D__METAL_VERSION__={METAL_VERSION}",
-    # Every load and store calls the executor's checks (executor.cpp).
-    "-fsanitize-coverage=edge,trace-loads,trace-stores",
+    # Every load, store and memory copy calls the executor's checks: the
+    # AddressSanitizer instrumentation in callback mode, without its run-time
+    # (executor.cpp defines the callbacks).
+    "-fsanitize=address",
+    "-mllvm",
+    "-asan-instrumentation-with-call-threshold=0",
+    "-mllvm",
+    "-asan-stack=0",
+    "-mllvm",
+    "-asan-globals=0",
+    "-mllvm",
+    "-asan-use-after-return=never",
 ]
 
 

@@ -12,8 +12,8 @@
 // - Threadgroup memory is an arena per worker, handed out in declaration
 //   order, filled with 0xFF bytes (NaN for floats) at each threadgroup start.
 // - Kernel translation units are compiled with clang's
-//   -fsanitize-coverage=edge,trace-loads,trace-stores, so every load and store a
-//   kernel makes calls __sanitizer_cov_{load,store}N below. That is where
+//   clang's AddressSanitizer instrumentation in callback mode, so every load,
+//   store and memory copy a kernel makes calls __asan_* below. That is where
 //   device accesses are bounds-checked and counted and threadgroup-memory
 //   races are found, with no change to the kernel source.
 //
@@ -759,26 +759,56 @@ Exchange simd_exchange(const void* value, size_t bytes, const void* site) {
 } // namespace metal_sim
 
 // ------------------------------ instrumentation -----------------------------
-// Called by clang's -fsanitize-coverage=trace-loads,trace-stores for every
-// load and store of the kernel translation unit.
+// Kernel translation units are compiled with clang's AddressSanitizer
+// instrumentation in callback mode and without its run-time library: every
+// load and store becomes a call to __asan_{load,store}N below, and every
+// memcpy/memmove/memset (clang emits them for struct copies and copy loops)
+// a call to __asan_mem*. These callbacks are the simulator's: they check and
+// count the access. Stack and global instrumentation are off.
 
 extern "C" {
 
-#define METAL_SIM_TRACE(bytes, type)                           \
-  void __sanitizer_cov_load##bytes(type* address) {            \
-    metal_sim::on_access((void*)address, bytes, false);        \
-  }                                                            \
-  void __sanitizer_cov_store##bytes(type* address) {           \
-    metal_sim::on_access((void*)address, bytes, true);         \
+#define METAL_SIM_TRACE(bytes)                                      \
+  void __asan_load##bytes(uintptr_t address) {                      \
+    metal_sim::on_access(reinterpret_cast<void*>(address), bytes, false); \
+  }                                                                 \
+  void __asan_store##bytes(uintptr_t address) {                     \
+    metal_sim::on_access(reinterpret_cast<void*>(address), bytes, true); \
   }
 
-METAL_SIM_TRACE(1, uint8_t)
-METAL_SIM_TRACE(2, uint16_t)
-METAL_SIM_TRACE(4, uint32_t)
-METAL_SIM_TRACE(8, uint64_t)
-METAL_SIM_TRACE(16, __int128)
+METAL_SIM_TRACE(1)
+METAL_SIM_TRACE(2)
+METAL_SIM_TRACE(4)
+METAL_SIM_TRACE(8)
+METAL_SIM_TRACE(16)
 
 #undef METAL_SIM_TRACE
+
+void __asan_loadN(uintptr_t address, size_t bytes) {
+  metal_sim::on_access(reinterpret_cast<void*>(address), bytes, false);
+}
+void __asan_storeN(uintptr_t address, size_t bytes) {
+  metal_sim::on_access(reinterpret_cast<void*>(address), bytes, true);
+}
+void* __asan_memcpy(void* to, const void* from, size_t bytes) {
+  metal_sim::on_access(const_cast<void*>(from), bytes, false);
+  metal_sim::on_access(to, bytes, true);
+  return std::memcpy(to, from, bytes);
+}
+void* __asan_memmove(void* to, const void* from, size_t bytes) {
+  metal_sim::on_access(const_cast<void*>(from), bytes, false);
+  metal_sim::on_access(to, bytes, true);
+  return std::memmove(to, from, bytes);
+}
+void* __asan_memset(void* to, int value, size_t bytes) {
+  metal_sim::on_access(to, bytes, true);
+  return std::memset(to, value, bytes);
+}
+// The instrumentation's module constructor and no-return hook: nothing to
+// set up, as there is no AddressSanitizer run-time.
+void __asan_init() {}
+void __asan_version_mismatch_check_v8() {}
+void __asan_handle_no_return() {}
 
 // ------------------------------- the C API ---------------------------------
 

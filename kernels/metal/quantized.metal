@@ -1,0 +1,76 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Entry points of the affine quantized kernels; the work is in the headers.
+
+#include <metal_stdlib>
+
+#include "kernels/metal/instantiate.h"
+#include "kernels/metal/qmv_affine.h"
+
+using namespace metal;
+
+namespace qmm {
+namespace qmv_affine {
+
+constant bool has_bias [[function_constant(kHasBiasConstant)]];
+
+template <typename T, int group_size, int bits>
+[[kernel]] void qmv_affine_kernel(
+    const device T* x [[buffer(kBufferX)]],
+    const device uint32_t* w [[buffer(kBufferW)]],
+    const device T* scales [[buffer(kBufferScales)]],
+    const device T* biases [[buffer(kBufferBiases)]],
+    const device T* bias [[buffer(kBufferBias)]],
+    device T* y [[buffer(kBufferY)]],
+    const constant int& K [[buffer(kBufferK)]],
+    const constant int& N [[buffer(kBufferN)]],
+    uint3 threadgroup_id [[threadgroup_position_in_grid]],
+    uint thread_index [[thread_index_in_threadgroup]],
+    uint simd_group [[simdgroup_index_in_threadgroup]],
+    uint simd_lane [[thread_index_in_simdgroup]]) {
+  threadgroup float x_block[kGroupsPerBlock * group_size];
+  qmv_affine<T, group_size, bits>(
+      x,
+      w,
+      scales,
+      biases,
+      bias,
+      y,
+      K,
+      N,
+      has_bias,
+      x_block,
+      threadgroup_id,
+      thread_index,
+      simd_group,
+      simd_lane);
+}
+
+} // namespace qmv_affine
+} // namespace qmm
+
+// Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits>.
+#define QMM_INSTANTIATE_QMV(type_name, type, group_size, bits)          \
+  QMM_INSTANTIATE_KERNEL(                                               \
+      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,          \
+      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)
+
+#define QMM_INSTANTIATE_QMV_BITS(type_name, type, group_size) \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 1)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 2)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 3)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 4)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 5)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 6)         \
+  QMM_INSTANTIATE_QMV(type_name, type, group_size, 8)
+
+#define QMM_INSTANTIATE_QMV_GROUPS(type_name, type) \
+  QMM_INSTANTIATE_QMV_BITS(type_name, type, 32)     \
+  QMM_INSTANTIATE_QMV_BITS(type_name, type, 64)     \
+  QMM_INSTANTIATE_QMV_BITS(type_name, type, 128)
+
+QMM_INSTANTIATE_QMV_GROUPS(float32, float)
+QMM_INSTANTIATE_QMV_GROUPS(float16, half)
+#if __METAL_VERSION__ >= 310 // bfloat arrived with Metal 3.1
+QMM_INSTANTIATE_QMV_GROUPS(bfloat16, bfloat)
+#endif
