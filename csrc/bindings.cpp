@@ -79,6 +79,15 @@ NB_MODULE(_ext, m) {
       "Launches run on the Metal simulator so far, by kernel host name.");
 
   m.def(
+      "metal_simulator_last_launch",
+      []() {
+        auto last = mlx_qmm::metal::simulator_last_launch();
+        return std::make_tuple(last.kernel, last.read, last.written);
+      },
+      "(kernel, device bytes read, device bytes written) of the latest "
+      "launch on the Metal simulator.");
+
+  m.def(
       "cpu_threads",
       &mlx_qmm::cpu::concurrency,
       "Threads the CPU kernels spread their work over.");

@@ -72,11 +72,11 @@ def test_qmv_affine_on_the_simulator(
     metal_sim_backend, bits, group_size, dtype_name, seed
 ):
     """Every qmv_affine instantiation, on a shape with a partial threadgroup
-    of rows (N = 70) and a partial last K block (40 groups: 32 + 8)."""
+    of rows (N = 150) and a partial last K block (40 groups: 32 + 8)."""
     dtype = DTYPES[dtype_name]
-    n, k = 70, 40 * group_size
+    n, k = 150, 40 * group_size
     wq, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
-    x = mx.random.normal((3, k)).astype(dtype)
+    x = mx.random.normal((1, 1, k)).astype(dtype)
     bias = mx.random.normal((n,)).astype(dtype)
     kernel = f"qmv_affine_{dtype_name}_gs_{group_size}_b_{bits}"
     before = launches(kernel)
@@ -96,6 +96,12 @@ def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=False))
     assert ext.metal_simulator_launches() == before
     assert_close(out, x @ w, mx.float32, seed)
+    # Two rows of x: beyond the matrix-vector kernel's single row.
+    wq, scales, biases, w_hat = random_quantized((16, 64), 64, 4, mx.float32)
+    x = mx.random.normal((2, 64))
+    out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, wq, scales, biases))
+    assert ext.metal_simulator_launches() == before
+    assert_close(out, reference_qmm(x, w_hat, True), mx.float32, seed)
 
 
 def test_backend_info_reports_metal_sim(metal_sim_backend):

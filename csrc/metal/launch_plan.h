@@ -68,8 +68,8 @@ std::optional<LaunchPlan> plan_dense_matmul(
 
 // The plan of AffineQuantizedMatmul over `inputs` (x, w, scales, biases[,
 // bias]) into `out`, or none when no Metal kernel serves the case yet:
-// qmv_affine serves x @ w.T for up to kQmvMaxRows rows of x, with a 2-D w
-// and every operand row-contiguous.
+// qmv_affine serves x @ w.T for up to kQmvMaxRows rows of x (one), with a
+// 2-D w and every operand row-contiguous.
 std::optional<LaunchPlan> plan_quantized_matmul(
     const std::vector<mx::array>& inputs,
     const mx::array& out,
@@ -78,8 +78,10 @@ std::optional<LaunchPlan> plan_quantized_matmul(
     bool transpose,
     bool has_bias);
 
-// Rows of x up to which the matrix-vector kernel is used: it reads w once
-// per row of x, which only pays while there are few rows (decode).
-inline constexpr int64_t kQmvMaxRows = 8;
+// Rows of x up to which the matrix-vector kernel is used. It reads w once
+// per row of x, so beyond one row it moves a multiple of the compulsory
+// bytes; more rows are for a tiled kernel, which reads w once per tile of
+// rows (not written yet: those cases stay on the CPU kernels).
+inline constexpr int64_t kQmvMaxRows = 1;
 
 } // namespace mlx_qmm::metal

@@ -19,6 +19,7 @@ struct Simulator {
   void* handle = nullptr;
   MslSimLaunchFn launch = nullptr;
   std::map<std::string, uint64_t> launches;
+  LaunchBytes last;
 };
 
 Simulator& simulator() {
@@ -117,6 +118,15 @@ void run_on_simulator(
   if (run(&launch, &report) != 0) {
     throw std::runtime_error(std::string("[metal-sim] ") + report.error);
   }
+  std::lock_guard lock(sim.mutex);
+  sim.last = {
+      plan.kernel, report.device_bytes_read, report.device_bytes_written};
+}
+
+LaunchBytes simulator_last_launch() {
+  auto& sim = simulator();
+  std::lock_guard lock(sim.mutex);
+  return sim.last;
 }
 
 std::map<std::string, uint64_t> simulator_launches() {

@@ -37,4 +37,13 @@ void run_on_simulator(
 // Launches run on the simulator so far, by kernel host name.
 std::map<std::string, uint64_t> simulator_launches();
 
+// The device bytes the latest simulator launch read and wrote, as counted by
+// the simulator (for the bytes model in bench/).
+struct LaunchBytes {
+  std::string kernel;
+  uint64_t read = 0;
+  uint64_t written = 0;
+};
+LaunchBytes simulator_last_launch();
+
 } // namespace mlx_qmm::metal

@@ -13,9 +13,10 @@ namespace qmv_affine {
 // SIMD groups per threadgroup and rows of w (output columns) per SIMD group.
 // A threadgroup reads its block of x once, from device memory into
 // threadgroup memory, and uses it for kRowsPerThreadgroup rows of w: the
-// more rows, the smaller x's share of the bytes moved (x is re-read once
-// per threadgroup; see the bytes model in bench/).
-QMM_PROGRAM_CONSTANT constexpr int kSimdgroups = 4;
+// more rows, the smaller x's share of the bytes moved: with 128 rows, x
+// adds 1/16 of w's bytes for 4-bit weights and float32 x (x is read once
+// per threadgroup, w once in all).
+QMM_PROGRAM_CONSTANT constexpr int kSimdgroups = 8;
 QMM_PROGRAM_CONSTANT constexpr int kRowsPerSimdgroup = 16;
 QMM_PROGRAM_CONSTANT constexpr int kRowsPerThreadgroup =
     kSimdgroups * kRowsPerSimdgroup;
