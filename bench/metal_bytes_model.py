@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import mlx.core as mx
-
 import mlx_qmm
 
 REPO = Path(__file__).resolve().parent.parent
