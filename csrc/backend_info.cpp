@@ -2,7 +2,6 @@
 
 #include "csrc/backend_info.h"
 
-#include "csrc/metal/launch_plan.h"
 #include "csrc/metal/simulator_bridge.h"
 
 namespace mlx_qmm {
@@ -32,11 +31,10 @@ std::vector<KernelProvider> kernel_providers() {
         cpu;
     cpu_quantized = std::string(state) +
         (metal::simulator_active()
-             ? "Metal kernel qmv_affine on the Metal simulator for x @ w.T "
-               "with at most " +
-                 std::to_string(metal::kQmvMaxRows) +
-                 " rows of x, a 2-D w and row-contiguous operands, otherwise "
-             : std::string()) +
+             ? "Metal kernels on the Metal simulator for a 2-D w and "
+               "row-contiguous operands (qmv_affine for x @ w.T with one "
+               "row of x, qmm_affine otherwise), otherwise "
+             : "") +
         cpu;
   }
   return {

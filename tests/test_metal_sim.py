@@ -5,17 +5,12 @@ kernel with the bug planted in it."""
 
 from __future__ import annotations
 
-import shutil
-
 import metal_sim
 import numpy as np
 import pytest
 from metal_sim import MetalSimError
 
-pytestmark = pytest.mark.skipif(
-    not any(shutil.which(c) for c in ("clang++-19", "clang++")),
-    reason="the Metal simulator needs clang 19 (installed by .ci/run)",
-)
+pytestmark = metal_sim.needs_compiler()
 
 KERNELS = r"""
 #include <metal_stdlib>

@@ -4,8 +4,6 @@ test loads the project's Metal library and switches the backend on itself."""
 
 from __future__ import annotations
 
-import shutil
-
 import metal_sim
 import mlx.core as mx
 import mlx_qmm
@@ -20,10 +18,7 @@ from conftest import (
     reference_qmm,
 )
 
-pytestmark = pytest.mark.skipif(
-    not any(shutil.which(c) for c in ("clang++-19", "clang++")),
-    reason="the Metal simulator needs clang 19 (installed by .ci/run)",
-)
+pytestmark = metal_sim.needs_compiler()
 
 ext = mlx_qmm._loader._ext
 
@@ -89,6 +84,38 @@ def test_qmv_affine_on_the_simulator(
     assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
 
 
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("group_size", SUPPORTED_GROUP_SIZES)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("transpose", [True, False])
+def test_qmm_affine_on_the_simulator(
+    metal_sim_backend, bits, group_size, dtype_name, transpose, seed
+):
+    """Every qmm_affine instantiation, with partial tiles in M (37 rows) and
+    in N (x @ w.T: N = 70) or K (x @ w: K = 70)."""
+    dtype = DTYPES[dtype_name]
+    if transpose:
+        n, k = 70, 3 * group_size
+        shape = (n, k)
+    else:
+        n, k = 2 * group_size, 70
+        shape = (k, n)
+    wq, scales, biases, w_hat = random_quantized(shape, group_size, bits, dtype)
+    x = mx.random.normal((37, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    kernel = (
+        f"qmm_affine_{'t' if transpose else 'n'}_{dtype_name}_gs_{group_size}_b_{bits}"
+    )
+    before = launches(kernel)
+    out = evaluate_poisoned(
+        mlx_qmm.quantized_matmul(
+            x, wq, scales, biases, transpose, group_size, bits, bias=bias
+        )
+    )
+    assert launches(kernel) == before + 1
+    assert_close(out, reference_qmm(x, w_hat, transpose, bias), dtype, seed)
+
+
 def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
     x = mx.random.normal((4, 32))
     w = mx.random.normal((32, 16))
@@ -96,9 +123,9 @@ def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=False))
     assert ext.metal_simulator_launches() == before
     assert_close(out, x @ w, mx.float32, seed)
-    # Two rows of x: beyond the matrix-vector kernel's single row.
-    wq, scales, biases, w_hat = random_quantized((16, 64), 64, 4, mx.float32)
-    x = mx.random.normal((2, 64))
+    # A batched w: no Metal kernel yet.
+    wq, scales, biases, w_hat = random_quantized((2, 16, 64), 64, 4, mx.float32)
+    x = mx.random.normal((2, 3, 64))
     out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, wq, scales, biases))
     assert ext.metal_simulator_launches() == before
     assert_close(out, reference_qmm(x, w_hat, True), mx.float32, seed)
@@ -107,7 +134,9 @@ def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
 def test_backend_info_reports_metal_sim(metal_sim_backend):
     kernels = mlx_qmm.backend_info()["kernels"]["cpu"]
     assert kernels["matmul"].startswith("metal-sim: Metal kernel dense_gemv")
-    assert kernels["quantized_matmul"].startswith("metal-sim: Metal kernel qmv_affine")
+    assert kernels["quantized_matmul"].startswith(
+        "metal-sim: Metal kernels on the Metal simulator"
+    )
 
 
 def test_kernel_errors_surface_as_exceptions(metal_sim_backend):

@@ -6,7 +6,6 @@ and launched with the grids MLX's host code uses
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import metal_sim
@@ -14,10 +13,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not any(shutil.which(c) for c in ("clang++-19", "clang++")),
-    reason="the Metal simulator needs clang 19 (installed by .ci/run)",
-)
+pytestmark = metal_sim.needs_compiler()
 
 MLX_INCLUDE = Path(mx.__file__).resolve().parent / "include"
 

@@ -4,15 +4,10 @@ refused, as Apple's compiler refuses it."""
 
 from __future__ import annotations
 
-import shutil
-
 import metal_sim
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not any(shutil.which(c) for c in ("clang++-19", "clang++")),
-    reason="the Metal simulator needs clang 19 (installed by .ci/run)",
-)
+pytestmark = metal_sim.needs_compiler()
 
 KERNELS_TREE = {metal_sim.REPO: "kernels/metal"}
 

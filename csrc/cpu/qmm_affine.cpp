@@ -113,19 +113,14 @@ void dispatch(
 void AffineQuantizedMatmul::eval_cpu(
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  if (metal::simulator_active()) {
-    if (auto plan = metal::plan_quantized_matmul(
-            inputs, out, group_size_, bits_, transpose_, has_bias_)) {
-      cpu::encode_task(
+  if (metal::simulator_active() &&
+      metal::encode_on_simulator(
           stream(),
           inputs,
           out,
-          [plan = std::move(*plan)](
-              const std::vector<mx::array>& in, mx::array& o) {
-            metal::run_on_simulator(plan, in, o);
-          });
-      return;
-    }
+          metal::plan_quantized_matmul(
+              inputs, out, group_size_, bits_, transpose_, has_bias_))) {
+    return;
   }
   cpu::encode_task(
       stream(),

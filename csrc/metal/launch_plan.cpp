@@ -3,6 +3,7 @@
 #include "csrc/metal/launch_plan.h"
 
 #include "kernels/metal/dense_gemv_params.h"
+#include "kernels/metal/qmm_affine_params.h"
 #include "kernels/metal/qmv_affine_params.h"
 
 namespace mlx_qmm::metal {
@@ -68,35 +69,23 @@ std::optional<LaunchPlan> plan_dense_matmul(
   return plan;
 }
 
-std::optional<LaunchPlan> plan_quantized_matmul(
-    const std::vector<mx::array>& inputs,
-    const mx::array& out,
-    int group_size,
-    int bits,
-    bool transpose,
+namespace {
+
+std::string affine_suffix(const std::string& type, int group_size, int bits) {
+  return type + "_gs_" + std::to_string(group_size) + "_b_" +
+      std::to_string(bits);
+}
+
+// The matrix-vector kernel: x @ w.T for one row of x.
+LaunchPlan plan_qmv_affine(
+    const std::string& suffix,
+    int n,
+    int k,
+    int64_t rows,
     bool has_bias) {
   namespace qmv = qmm::qmv_affine;
-  const auto& x = inputs[0];
-  const auto& w = inputs[1];
-  const std::string type = type_name(out.dtype());
-  if (!transpose || w.ndim() != 2 || type.empty() || out.size() == 0) {
-    return std::nullopt;
-  }
-  const int n = out.shape(-1);
-  const int k = x.shape(-1);
-  const int64_t rows = out.size() / n;
-  if (rows > kQmvMaxRows) {
-    return std::nullopt;
-  }
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      return std::nullopt;
-    }
-  }
-
   LaunchPlan plan;
-  plan.kernel = "qmv_affine_" + type + "_gs_" + std::to_string(group_size) +
-      "_b_" + std::to_string(bits);
+  plan.kernel = "qmv_affine_" + suffix;
   plan.grid = {
       static_cast<uint32_t>(
           (n + qmv::kRowsPerThreadgroup - 1) / qmv::kRowsPerThreadgroup),
@@ -115,6 +104,69 @@ std::optional<LaunchPlan> plan_quantized_matmul(
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferN, n));
   plan.constants.push_back({qmv::kHasBiasConstant, has_bias ? 1u : 0u});
   return plan;
+}
+
+// The tiled kernel, either transpose.
+LaunchPlan plan_qmm_affine(
+    const std::string& suffix,
+    bool transpose,
+    int n,
+    int k,
+    int64_t rows,
+    bool has_bias) {
+  namespace tiled = qmm::qmm_affine;
+  LaunchPlan plan;
+  plan.kernel =
+      std::string(transpose ? "qmm_affine_t_" : "qmm_affine_n_") + suffix;
+  plan.grid = {
+      static_cast<uint32_t>((n + tiled::kTileN - 1) / tiled::kTileN),
+      static_cast<uint32_t>((rows + tiled::kTileM - 1) / tiled::kTileM),
+      1};
+  plan.threadgroup = {tiled::kThreads, 1, 1};
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferX, 0));
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferW, 1));
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferScales, 2));
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBiases, 3));
+  if (has_bias) {
+    plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBias, 4));
+  }
+  plan.buffers.push_back(BufferBinding::of_output(tiled::kBufferY));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(
+      tiled::kBufferM, static_cast<int32_t>(rows)));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferN, n));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferK, k));
+  plan.constants.push_back({tiled::kHasBiasConstant, has_bias ? 1u : 0u});
+  return plan;
+}
+
+} // namespace
+
+std::optional<LaunchPlan> plan_quantized_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    int group_size,
+    int bits,
+    bool transpose,
+    bool has_bias) {
+  const auto& x = inputs[0];
+  const auto& w = inputs[1];
+  const std::string type = type_name(out.dtype());
+  if (w.ndim() != 2 || type.empty() || out.size() == 0) {
+    return std::nullopt;
+  }
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      return std::nullopt;
+    }
+  }
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  const int64_t rows = out.size() / n;
+  const std::string suffix = affine_suffix(type, group_size, bits);
+  if (transpose && rows <= kQmvMaxRows) {
+    return plan_qmv_affine(suffix, n, k, rows, has_bias);
+  }
+  return plan_qmm_affine(suffix, transpose, n, k, rows, has_bias);
 }
 
 } // namespace mlx_qmm::metal

@@ -67,9 +67,9 @@ std::optional<LaunchPlan> plan_dense_matmul(
     bool has_bias);
 
 // The plan of AffineQuantizedMatmul over `inputs` (x, w, scales, biases[,
-// bias]) into `out`, or none when no Metal kernel serves the case yet:
-// qmv_affine serves x @ w.T for up to kQmvMaxRows rows of x (one), with a
-// 2-D w and every operand row-contiguous.
+// bias]) into `out`, or none when no Metal kernel serves the case yet (a
+// batched w, non-contiguous operands). Selection: qmv_affine for x @ w.T
+// with up to kQmvMaxRows rows of x; qmm_affine (tiled) otherwise.
 std::optional<LaunchPlan> plan_quantized_matmul(
     const std::vector<mx::array>& inputs,
     const mx::array& out,
@@ -80,8 +80,7 @@ std::optional<LaunchPlan> plan_quantized_matmul(
 
 // Rows of x up to which the matrix-vector kernel is used. It reads w once
 // per row of x, so beyond one row it moves a multiple of the compulsory
-// bytes; more rows are for a tiled kernel, which reads w once per tile of
-// rows (not written yet: those cases stay on the CPU kernels).
+// bytes; the tiled kernel reads w once per kTileM rows.
 inline constexpr int64_t kQmvMaxRows = 1;
 
 } // namespace mlx_qmm::metal

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "csrc/cpu/encode_task.h"
 #include "csrc/metal/simulator_abi.h"
 
 namespace mlx_qmm::metal {
@@ -121,6 +122,25 @@ void run_on_simulator(
   std::lock_guard lock(sim.mutex);
   sim.last = {
       plan.kernel, report.device_bytes_read, report.device_bytes_written};
+}
+
+bool encode_on_simulator(
+    mx::Stream stream,
+    const std::vector<mx::array>& inputs,
+    mx::array& out,
+    std::optional<LaunchPlan> plan) {
+  if (!plan) {
+    return false;
+  }
+  cpu::encode_task(
+      stream,
+      inputs,
+      out,
+      [plan = std::move(*plan)](
+          const std::vector<mx::array>& in, mx::array& o) {
+        run_on_simulator(plan, in, o);
+      });
+  return true;
 }
 
 LaunchBytes simulator_last_launch() {

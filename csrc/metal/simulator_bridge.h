@@ -34,6 +34,15 @@ void run_on_simulator(
     const std::vector<mx::array>& inputs,
     mx::array& out);
 
+// A primitive's eval_cpu under the metal-sim backend: when `plan` exists,
+// encodes its launch on the simulator as the primitive's CPU task and
+// returns true; otherwise returns false (the CPU kernels serve the case).
+bool encode_on_simulator(
+    mx::Stream stream,
+    const std::vector<mx::array>& inputs,
+    mx::array& out,
+    std::optional<LaunchPlan> plan);
+
 // Launches run on the simulator so far, by kernel host name.
 std::map<std::string, uint64_t> simulator_launches();
 

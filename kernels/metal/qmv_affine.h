@@ -26,28 +26,21 @@
 
 #include <metal_stdlib>
 
+#include "kernels/metal/affine_block.h"
 #include "kernels/metal/qmv_affine_params.h"
 
 namespace qmm {
 namespace qmv_affine {
 
-// sum over the 32 values of one 32-value block of q * x: the block's `bits`
-// words, read as a little-endian bit stream, value i at bit i * bits.
+// sum over one 32-value block of q * x.
 template <int bits>
-METAL_FUNC float dot_block(const device uint32_t* words, const threadgroup float* x) {
-  uint32_t w[bits + 1];
-  for (int i = 0; i < bits; ++i) {
-    w[i] = words[i];
-  }
-  w[bits] = 0;
-  constexpr uint32_t mask = (1u << bits) - 1u;
+METAL_FUNC float dot_block(
+    const device uint32_t* words,
+    const threadgroup float* x) {
+  const PackedBlock<bits> q(words);
   float sum = 0.0f;
   for (int i = 0; i < 32; ++i) {
-    const int bit = i * bits;
-    // A 64-bit window over two words covers a value that straddles them.
-    const uint64_t window = uint64_t(w[bit / 32]) |
-        (uint64_t(w[bit / 32 + 1]) << 32);
-    sum += float(uint32_t(window >> (bit % 32)) & mask) * x[i];
+    sum += float(q[i]) * x[i];
   }
   return sum;
 }

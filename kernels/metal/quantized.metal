@@ -5,6 +5,7 @@
 #include <metal_stdlib>
 
 #include "kernels/metal/instantiate.h"
+#include "kernels/metal/qmm_affine.h"
 #include "kernels/metal/qmv_affine.h"
 
 using namespace metal;
@@ -49,28 +50,79 @@ template <typename T, int group_size, int bits>
 } // namespace qmv_affine
 } // namespace qmm
 
-// Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits>.
-#define QMM_INSTANTIATE_QMV(type_name, type, group_size, bits)          \
-  QMM_INSTANTIATE_KERNEL(                                               \
-      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,          \
-      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)
+namespace qmm {
+namespace qmm_affine {
 
-#define QMM_INSTANTIATE_QMV_BITS(type_name, type, group_size) \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 1)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 2)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 3)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 4)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 5)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 6)         \
-  QMM_INSTANTIATE_QMV(type_name, type, group_size, 8)
+constant bool has_bias [[function_constant(kHasBiasConstant)]];
 
-#define QMM_INSTANTIATE_QMV_GROUPS(type_name, type) \
-  QMM_INSTANTIATE_QMV_BITS(type_name, type, 32)     \
-  QMM_INSTANTIATE_QMV_BITS(type_name, type, 64)     \
-  QMM_INSTANTIATE_QMV_BITS(type_name, type, 128)
+template <typename T, int group_size, int bits, bool transpose>
+[[kernel]] void qmm_affine_kernel(
+    const device T* x [[buffer(kBufferX)]],
+    const device uint32_t* w [[buffer(kBufferW)]],
+    const device T* scales [[buffer(kBufferScales)]],
+    const device T* biases [[buffer(kBufferBiases)]],
+    const device T* bias [[buffer(kBufferBias)]],
+    device T* y [[buffer(kBufferY)]],
+    const constant int& M [[buffer(kBufferM)]],
+    const constant int& N [[buffer(kBufferN)]],
+    const constant int& K [[buffer(kBufferK)]],
+    uint3 threadgroup_id [[threadgroup_position_in_grid]],
+    uint thread_index [[thread_index_in_threadgroup]],
+    uint simd_group [[simdgroup_index_in_threadgroup]]) {
+  threadgroup float x_tile[kTileM * kTileStride];
+  threadgroup float w_tile[kTileK * kTileStride];
+  threadgroup float y_tile[kTileM * kTileStride];
+  qmm_affine<T, group_size, bits, transpose>(
+      x,
+      w,
+      scales,
+      biases,
+      bias,
+      y,
+      M,
+      N,
+      K,
+      has_bias,
+      x_tile,
+      w_tile,
+      y_tile,
+      threadgroup_id,
+      thread_index,
+      simd_group);
+}
 
-QMM_INSTANTIATE_QMV_GROUPS(float32, float)
-QMM_INSTANTIATE_QMV_GROUPS(float16, half)
+} // namespace qmm_affine
+} // namespace qmm
+
+// Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits> and
+// qmm_affine_{t,n}_<dtype>_gs_<group size>_b_<bits> (t: x @ w.T).
+#define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)            \
+  QMM_INSTANTIATE_KERNEL(                                                 \
+      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,            \
+      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)         \
+  QMM_INSTANTIATE_KERNEL(                                                 \
+      "qmm_affine_t_" #type_name "_gs_" #group_size "_b_" #bits,          \
+      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, true>)   \
+  QMM_INSTANTIATE_KERNEL(                                                 \
+      "qmm_affine_n_" #type_name "_gs_" #group_size "_b_" #bits,          \
+      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, false>)
+
+#define QMM_INSTANTIATE_AFFINE_BITS(type_name, type, group_size) \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 1)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 2)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 3)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 4)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 5)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 6)         \
+  QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 8)
+
+#define QMM_INSTANTIATE_AFFINE_GROUPS(type_name, type) \
+  QMM_INSTANTIATE_AFFINE_BITS(type_name, type, 32)     \
+  QMM_INSTANTIATE_AFFINE_BITS(type_name, type, 64)     \
+  QMM_INSTANTIATE_AFFINE_BITS(type_name, type, 128)
+
+QMM_INSTANTIATE_AFFINE_GROUPS(float32, float)
+QMM_INSTANTIATE_AFFINE_GROUPS(float16, half)
 #if __METAL_VERSION__ >= 310 // bfloat arrived with Metal 3.1
-QMM_INSTANTIATE_QMV_GROUPS(bfloat16, bfloat)
+QMM_INSTANTIATE_AFFINE_GROUPS(bfloat16, bfloat)
 #endif

@@ -72,6 +72,27 @@ KERNEL_FLAGS = [
 ]
 
 
+def compiler_available() -> bool:
+    """Whether the simulator's compiler is installed."""
+    try:
+        compiler()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def needs_compiler():
+    """A pytest mark for tests that run the simulator: skipped where clang 19
+    is absent (a developer machine without it), never under CI=true, where
+    .ci/run installs it and its absence must fail loudly."""
+    import pytest
+
+    return pytest.mark.skipif(
+        not compiler_available() and not os.environ.get("CI"),
+        reason="the Metal simulator needs clang 19 (apt-get install clang-19)",
+    )
+
+
 class MetalSimError(RuntimeError):
     """A diagnostic from a launch (names kernel, threadgroup and thread)."""
 
