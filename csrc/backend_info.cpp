@@ -24,9 +24,9 @@ std::vector<KernelProvider> kernel_providers() {
         : "metal-sim requested, but no simulator library is loaded: ";
     cpu_dense = std::string(state) +
         (metal::simulator_active()
-             ? "Metal kernel dense_gemv on the Metal simulator for x @ w.T "
-               "with a 2-D row-contiguous w and row-contiguous x, "
-               "otherwise "
+             ? "Metal kernels on the Metal simulator for a 2-D w and "
+               "row-contiguous operands (dense_gemv for x @ w.T with one "
+               "row of x, dense_gemm otherwise), otherwise "
              : "") +
         cpu;
     cpu_quantized = std::string(state) +

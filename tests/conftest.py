@@ -39,11 +39,24 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
+    """Which of our Metal kernels the suite ran on the simulator, and which
+    instantiations the library ships that it never launched."""
     launches = mlx_qmm._loader._ext.metal_simulator_launches()
-    if launches:
-        terminalreporter.write_sep("-", "Metal kernels launched on the simulator")
-        for kernel, count in sorted(launches.items()):
-            terminalreporter.write_line(f"{kernel}: {count}")
+    if not launches:
+        return
+    import metal_sim
+
+    shipped = metal_sim.project_library().kernels
+    unlaunched = sorted(set(shipped) - set(launches))
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("-", "Metal kernels launched on the simulator")
+    for kernel, count in sorted(launches.items()):
+        write(f"{kernel}: {count}")
+    write(
+        f"{len(shipped) - len(unlaunched)} of {len(shipped)} kernel "
+        "instantiations launched"
+        + (": not launched: " + ", ".join(unlaunched) if unlaunched else "")
+    )
 
 
 SUPPORTED_BITS = mlx_qmm._loader._ext.SUPPORTED_BITS

@@ -34,29 +34,36 @@ def launches(kernel: str) -> int:
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("transpose", [True, False])
 @pytest.mark.parametrize(
     "x_shape,n,bias",
     [
         ((1, 200), 37, True),
-        ((3, 64), 8, False),
-        ((2, 2, 130), 17, True),
         ((129,), 9, False),
+        ((3, 64), 8, False),
+        ((2, 20, 130), 45, True),
     ],
 )
-def test_dense_gemv_on_the_simulator(
-    metal_sim_backend, dtype_name, x_shape, n, bias, seed
+def test_dense_on_the_simulator(
+    metal_sim_backend, dtype_name, transpose, x_shape, n, bias, seed
 ):
+    """dense_gemv for one row of x @ w.T, dense_gemm otherwise, with partial
+    tiles in M, N and K."""
     dtype = DTYPES[dtype_name]
+    k = x_shape[-1]
     x = mx.random.normal(x_shape).astype(dtype)
-    w = mx.random.normal((n, x_shape[-1])).astype(dtype)
+    w = mx.random.normal((n, k) if transpose else (k, n)).astype(dtype)
     b = mx.random.normal((n,)).astype(dtype) if bias else None
-    kernel = f"dense_gemv_{dtype_name}"
+    rows = x.size // k
+    if transpose and rows == 1:
+        kernel = f"dense_gemv_{dtype_name}"
+    else:
+        kernel = f"dense_gemm_{'t' if transpose else 'n'}_{dtype_name}"
     before = launches(kernel)
-    out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=b))
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=b))
     assert launches(kernel) == before + 1
-    ref = x.astype(mx.float32) @ w.astype(mx.float32).T
-    if b is not None:
-        ref = ref + b.astype(mx.float32)
+    w32 = w.astype(mx.float32)
+    ref = reference_qmm(x, w32, transpose, b)
     assert_close(out, ref, dtype, seed)
 
 
@@ -117,12 +124,17 @@ def test_qmm_affine_on_the_simulator(
 
 
 def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
-    x = mx.random.normal((4, 32))
-    w = mx.random.normal((32, 16))
+    # A batched or a non-contiguous w: no Metal kernel yet.
+    x = mx.random.normal((2, 4, 32))
+    w = mx.random.normal((2, 32, 16))
     before = ext.metal_simulator_launches()
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=False))
     assert ext.metal_simulator_launches() == before
     assert_close(out, x @ w, mx.float32, seed)
+    w = mx.random.normal((32, 32))[:, ::2]
+    out = evaluate_poisoned(mlx_qmm.matmul(x[0], w, transpose=False))
+    assert ext.metal_simulator_launches() == before
+    assert_close(out, x[0] @ w, mx.float32, seed)
     # A batched w: no Metal kernel yet.
     wq, scales, biases, w_hat = random_quantized((2, 16, 64), 64, 4, mx.float32)
     x = mx.random.normal((2, 3, 64))
@@ -133,7 +145,9 @@ def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
 
 def test_backend_info_reports_metal_sim(metal_sim_backend):
     kernels = mlx_qmm.backend_info()["kernels"]["cpu"]
-    assert kernels["matmul"].startswith("metal-sim: Metal kernel dense_gemv")
+    assert kernels["matmul"].startswith(
+        "metal-sim: Metal kernels on the Metal simulator"
+    )
     assert kernels["quantized_matmul"].startswith(
         "metal-sim: Metal kernels on the Metal simulator"
     )

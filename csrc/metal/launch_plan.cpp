@@ -3,8 +3,8 @@
 #include "csrc/metal/launch_plan.h"
 
 #include "kernels/metal/dense_gemv_params.h"
-#include "kernels/metal/qmm_affine_params.h"
 #include "kernels/metal/qmv_affine_params.h"
+#include "kernels/metal/tiled_matmul_params.h"
 
 namespace mlx_qmm::metal {
 
@@ -22,54 +22,6 @@ std::string type_name(mx::Dtype dtype) {
       return "";
   }
 }
-
-// Rows of x contiguous one after another (any leading shape).
-bool rows_contiguous(const mx::array& x) {
-  return x.flags().row_contiguous;
-}
-
-} // namespace
-
-std::optional<LaunchPlan> plan_dense_matmul(
-    const std::vector<mx::array>& inputs,
-    const mx::array& out,
-    bool transpose,
-    bool has_bias) {
-  namespace gemv = qmm::dense_gemv;
-  const auto& x = inputs[0];
-  const auto& w = inputs[1];
-  const std::string type = type_name(out.dtype());
-  if (!transpose || w.ndim() != 2 || type.empty() ||
-      !w.flags().row_contiguous || !rows_contiguous(x) || out.size() == 0 ||
-      (has_bias && !inputs[2].flags().row_contiguous)) {
-    return std::nullopt;
-  }
-  const int n = out.shape(-1);
-  const int k = x.shape(-1);
-  const int64_t rows = out.size() / n;
-
-  LaunchPlan plan;
-  plan.kernel = "dense_gemv_" + type;
-  plan.grid = {
-      static_cast<uint32_t>(
-          (n + gemv::kColumnsPerThreadgroup - 1) /
-          gemv::kColumnsPerThreadgroup),
-      static_cast<uint32_t>(rows),
-      1};
-  plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
-  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferX, 0));
-  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferW, 1));
-  if (has_bias) {
-    plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferBias, 2));
-  }
-  plan.buffers.push_back(BufferBinding::of_output(gemv::kBufferY));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
-  plan.constants.push_back({gemv::kHasBiasConstant, has_bias ? 1u : 0u});
-  return plan;
-}
-
-namespace {
 
 std::string affine_suffix(const std::string& type, int group_size, int bits) {
   return type + "_gs_" + std::to_string(group_size) + "_b_" +
@@ -106,29 +58,34 @@ LaunchPlan plan_qmv_affine(
   return plan;
 }
 
-// The tiled kernel, either transpose.
-LaunchPlan plan_qmm_affine(
-    const std::string& suffix,
-    bool transpose,
+// A tiled kernel (tiled_matmul.h), either transpose: inputs x, w[, scales,
+// biases][, bias].
+LaunchPlan plan_tiled_matmul(
+    const std::string& kernel,
+    bool quantized,
     int n,
     int k,
     int64_t rows,
     bool has_bias) {
-  namespace tiled = qmm::qmm_affine;
+  namespace tiled = qmm::tiled_matmul;
   LaunchPlan plan;
-  plan.kernel =
-      std::string(transpose ? "qmm_affine_t_" : "qmm_affine_n_") + suffix;
+  plan.kernel = kernel;
   plan.grid = {
       static_cast<uint32_t>((n + tiled::kTileN - 1) / tiled::kTileN),
       static_cast<uint32_t>((rows + tiled::kTileM - 1) / tiled::kTileM),
       1};
   plan.threadgroup = {tiled::kThreads, 1, 1};
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferX, 0));
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferW, 1));
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferScales, 2));
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBiases, 3));
+  int input = 0;
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferX, input++));
+  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferW, input++));
+  if (quantized) {
+    plan.buffers.push_back(
+        BufferBinding::of_input(tiled::kBufferScales, input++));
+    plan.buffers.push_back(
+        BufferBinding::of_input(tiled::kBufferBiases, input++));
+  }
   if (has_bias) {
-    plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBias, 4));
+    plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBias, input));
   }
   plan.buffers.push_back(BufferBinding::of_output(tiled::kBufferY));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(
@@ -140,6 +97,57 @@ LaunchPlan plan_qmm_affine(
 }
 
 } // namespace
+
+std::optional<LaunchPlan> plan_dense_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    bool transpose,
+    bool has_bias) {
+  namespace gemv = qmm::dense_gemv;
+  const auto& x = inputs[0];
+  const auto& w = inputs[1];
+  const std::string type = type_name(out.dtype());
+  if (w.ndim() != 2 || type.empty() || out.size() == 0) {
+    return std::nullopt;
+  }
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      return std::nullopt;
+    }
+  }
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  const int64_t rows = out.size() / n;
+  if (!transpose || rows > kGemvMaxRows) {
+    return plan_tiled_matmul(
+        (transpose ? "dense_gemm_t_" : "dense_gemm_n_") + type,
+        false,
+        n,
+        k,
+        rows,
+        has_bias);
+  }
+
+  LaunchPlan plan;
+  plan.kernel = "dense_gemv_" + type;
+  plan.grid = {
+      static_cast<uint32_t>(
+          (n + gemv::kColumnsPerThreadgroup - 1) /
+          gemv::kColumnsPerThreadgroup),
+      static_cast<uint32_t>(rows),
+      1};
+  plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
+  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferX, 0));
+  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferW, 1));
+  if (has_bias) {
+    plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferBias, 2));
+  }
+  plan.buffers.push_back(BufferBinding::of_output(gemv::kBufferY));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
+  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
+  plan.constants.push_back({gemv::kHasBiasConstant, has_bias ? 1u : 0u});
+  return plan;
+}
 
 std::optional<LaunchPlan> plan_quantized_matmul(
     const std::vector<mx::array>& inputs,
@@ -166,7 +174,13 @@ std::optional<LaunchPlan> plan_quantized_matmul(
   if (transpose && rows <= kQmvMaxRows) {
     return plan_qmv_affine(suffix, n, k, rows, has_bias);
   }
-  return plan_qmm_affine(suffix, transpose, n, k, rows, has_bias);
+  return plan_tiled_matmul(
+      (transpose ? "qmm_affine_t_" : "qmm_affine_n_") + suffix,
+      true,
+      n,
+      k,
+      rows,
+      has_bias);
 }
 
 } // namespace mlx_qmm::metal

@@ -57,9 +57,9 @@ struct LaunchPlan {
 };
 
 // The plan of DenseMatmul over `inputs` (x, w[, bias]) into `out`, or none
-// when no Metal kernel serves the case yet (see the README's backend
-// table): dense_gemv serves x @ w.T with a 2-D row-contiguous w and
-// row-contiguous x.
+// when no Metal kernel serves the case yet (a batched w, non-contiguous
+// operands). Selection: dense_gemv for x @ w.T with up to kGemvMaxRows rows
+// of x; dense_gemm (tiled) otherwise.
 std::optional<LaunchPlan> plan_dense_matmul(
     const std::vector<mx::array>& inputs,
     const mx::array& out,
@@ -82,5 +82,8 @@ std::optional<LaunchPlan> plan_quantized_matmul(
 // per row of x, so beyond one row it moves a multiple of the compulsory
 // bytes; the tiled kernel reads w once per kTileM rows.
 inline constexpr int64_t kQmvMaxRows = 1;
+
+// The same for the dense matrix-vector kernel, for the same reason.
+inline constexpr int64_t kGemvMaxRows = 1;
 
 } // namespace mlx_qmm::metal

@@ -4,6 +4,7 @@
 
 #include <metal_stdlib>
 
+#include "kernels/metal/dense_gemm.h"
 #include "kernels/metal/dense_gemv.h"
 #include "kernels/metal/instantiate.h"
 
@@ -31,6 +32,60 @@ template <typename T>
 
 } // namespace dense_gemv
 } // namespace qmm
+
+namespace qmm {
+namespace dense_gemm {
+
+constant bool has_bias [[function_constant(kHasBiasConstant)]];
+
+template <typename T, bool transpose>
+[[kernel]] void dense_gemm_kernel(
+    const device T* x [[buffer(kBufferX)]],
+    const device T* w [[buffer(kBufferW)]],
+    const device T* bias [[buffer(kBufferBias)]],
+    device T* y [[buffer(kBufferY)]],
+    const constant int& M [[buffer(kBufferM)]],
+    const constant int& N [[buffer(kBufferN)]],
+    const constant int& K [[buffer(kBufferK)]],
+    uint3 threadgroup_id [[threadgroup_position_in_grid]],
+    uint thread_index [[thread_index_in_threadgroup]],
+    uint simd_group [[simdgroup_index_in_threadgroup]]) {
+  threadgroup float x_tile[kTileM * kTileStride];
+  threadgroup float w_tile[kTileK * kTileStride];
+  threadgroup float y_tile[kTileM * kTileStride];
+  const DenseTileLoader<T, transpose> loader{w, N, K};
+  tiled_matmul::tiled_matmul<T>(
+      x,
+      loader,
+      bias,
+      y,
+      M,
+      N,
+      K,
+      has_bias,
+      {x_tile, w_tile, y_tile},
+      threadgroup_id,
+      thread_index,
+      simd_group);
+}
+
+} // namespace dense_gemm
+} // namespace qmm
+
+// Host names: dense_gemm_{t,n}_<dtype> (t: x @ w.T) and dense_gemv_<dtype>.
+#define QMM_INSTANTIATE_DENSE(type_name, type)                      \
+  QMM_INSTANTIATE_KERNEL(                                           \
+      "dense_gemm_t_" #type_name,                                   \
+      qmm::dense_gemm::dense_gemm_kernel<type, true>)               \
+  QMM_INSTANTIATE_KERNEL(                                           \
+      "dense_gemm_n_" #type_name,                                   \
+      qmm::dense_gemm::dense_gemm_kernel<type, false>)
+
+QMM_INSTANTIATE_DENSE(float32, float)
+QMM_INSTANTIATE_DENSE(float16, half)
+#if __METAL_VERSION__ >= 310 // bfloat arrived with Metal 3.1
+QMM_INSTANTIATE_DENSE(bfloat16, bfloat)
+#endif
 
 QMM_INSTANTIATE_KERNEL(
     "dense_gemv_float32",

@@ -72,20 +72,18 @@ template <typename T, int group_size, int bits, bool transpose>
   threadgroup float x_tile[kTileM * kTileStride];
   threadgroup float w_tile[kTileK * kTileStride];
   threadgroup float y_tile[kTileM * kTileStride];
-  qmm_affine<T, group_size, bits, transpose>(
+  const AffineTileLoader<T, group_size, bits, transpose> loader{
+      w, scales, biases, N, K};
+  tiled_matmul::tiled_matmul<T>(
       x,
-      w,
-      scales,
-      biases,
+      loader,
       bias,
       y,
       M,
       N,
       K,
       has_bias,
-      x_tile,
-      w_tile,
-      y_tile,
+      {x_tile, w_tile, y_tile},
       threadgroup_id,
       thread_index,
       simd_group);
