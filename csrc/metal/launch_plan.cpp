@@ -23,6 +23,23 @@ std::string type_name(mx::Dtype dtype) {
   }
 }
 
+// What every Metal kernel so far needs: a float type, a 2-D w shared by all
+// rows of x, row-contiguous operands and a non-empty output.
+bool served_by_metal_kernels(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out) {
+  if (type_name(out.dtype()).empty() || inputs[1].ndim() != 2 ||
+      out.size() == 0) {
+    return false;
+  }
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string affine_suffix(const std::string& type, int group_size, int bits) {
   return type + "_gs_" + std::to_string(group_size) + "_b_" +
       std::to_string(bits);
@@ -105,15 +122,9 @@ std::optional<LaunchPlan> plan_dense_matmul(
     bool has_bias) {
   namespace gemv = qmm::dense_gemv;
   const auto& x = inputs[0];
-  const auto& w = inputs[1];
   const std::string type = type_name(out.dtype());
-  if (w.ndim() != 2 || type.empty() || out.size() == 0) {
+  if (!served_by_metal_kernels(inputs, out)) {
     return std::nullopt;
-  }
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      return std::nullopt;
-    }
   }
   const int n = out.shape(-1);
   const int k = x.shape(-1);
@@ -157,15 +168,9 @@ std::optional<LaunchPlan> plan_quantized_matmul(
     bool transpose,
     bool has_bias) {
   const auto& x = inputs[0];
-  const auto& w = inputs[1];
   const std::string type = type_name(out.dtype());
-  if (w.ndim() != 2 || type.empty() || out.size() == 0) {
+  if (!served_by_metal_kernels(inputs, out)) {
     return std::nullopt;
-  }
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      return std::nullopt;
-    }
   }
   const int n = out.shape(-1);
   const int k = x.shape(-1);
