@@ -2,6 +2,8 @@
 
 #include "csrc/metal/launch_plan.h"
 
+#include <vector>
+
 #include "kernels/metal/dense_gemv_params.h"
 #include "kernels/metal/qmv_affine_params.h"
 #include "kernels/metal/tiled_matmul_params.h"
@@ -40,6 +42,27 @@ bool served_by_metal_kernels(
   return true;
 }
 
+// Binds the primitive's inputs, in order, to `input_buffers`, then its bias
+// (the next input, if any) to `bias_buffer`, its output to `output_buffer`,
+// and sets the has-bias function constant.
+void bind_operands(
+    LaunchPlan& plan,
+    const std::vector<int>& input_buffers,
+    int bias_buffer,
+    int output_buffer,
+    int has_bias_constant,
+    bool has_bias) {
+  int input = 0;
+  for (int buffer : input_buffers) {
+    plan.buffers.push_back(BufferBinding::of_input(buffer, input++));
+  }
+  if (has_bias) {
+    plan.buffers.push_back(BufferBinding::of_input(bias_buffer, input));
+  }
+  plan.buffers.push_back(BufferBinding::of_output(output_buffer));
+  plan.constants.push_back({has_bias_constant, has_bias ? 1u : 0u});
+}
+
 std::string affine_suffix(const std::string& type, int group_size, int bits) {
   return type + "_gs_" + std::to_string(group_size) + "_b_" +
       std::to_string(bits);
@@ -61,17 +84,15 @@ LaunchPlan plan_qmv_affine(
       static_cast<uint32_t>(rows),
       1};
   plan.threadgroup = {qmv::kSimdWidth, qmv::kSimdgroups, 1};
-  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferX, 0));
-  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferW, 1));
-  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferScales, 2));
-  plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferBiases, 3));
-  if (has_bias) {
-    plan.buffers.push_back(BufferBinding::of_input(qmv::kBufferBias, 4));
-  }
-  plan.buffers.push_back(BufferBinding::of_output(qmv::kBufferY));
+  bind_operands(
+      plan,
+      {qmv::kBufferX, qmv::kBufferW, qmv::kBufferScales, qmv::kBufferBiases},
+      qmv::kBufferBias,
+      qmv::kBufferY,
+      qmv::kHasBiasConstant,
+      has_bias);
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferK, k));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferN, n));
-  plan.constants.push_back({qmv::kHasBiasConstant, has_bias ? 1u : 0u});
   return plan;
 }
 
@@ -92,24 +113,22 @@ LaunchPlan plan_tiled_matmul(
       static_cast<uint32_t>((rows + tiled::kTileM - 1) / tiled::kTileM),
       1};
   plan.threadgroup = {tiled::kThreads, 1, 1};
-  int input = 0;
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferX, input++));
-  plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferW, input++));
+  std::vector<int> inputs = {tiled::kBufferX, tiled::kBufferW};
   if (quantized) {
-    plan.buffers.push_back(
-        BufferBinding::of_input(tiled::kBufferScales, input++));
-    plan.buffers.push_back(
-        BufferBinding::of_input(tiled::kBufferBiases, input++));
+    inputs.push_back(tiled::kBufferScales);
+    inputs.push_back(tiled::kBufferBiases);
   }
-  if (has_bias) {
-    plan.buffers.push_back(BufferBinding::of_input(tiled::kBufferBias, input));
-  }
-  plan.buffers.push_back(BufferBinding::of_output(tiled::kBufferY));
+  bind_operands(
+      plan,
+      inputs,
+      tiled::kBufferBias,
+      tiled::kBufferY,
+      tiled::kHasBiasConstant,
+      has_bias);
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(
       tiled::kBufferM, static_cast<int32_t>(rows)));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferN, n));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferK, k));
-  plan.constants.push_back({tiled::kHasBiasConstant, has_bias ? 1u : 0u});
   return plan;
 }
 
@@ -148,15 +167,15 @@ std::optional<LaunchPlan> plan_dense_matmul(
       static_cast<uint32_t>(rows),
       1};
   plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
-  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferX, 0));
-  plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferW, 1));
-  if (has_bias) {
-    plan.buffers.push_back(BufferBinding::of_input(gemv::kBufferBias, 2));
-  }
-  plan.buffers.push_back(BufferBinding::of_output(gemv::kBufferY));
+  bind_operands(
+      plan,
+      {gemv::kBufferX, gemv::kBufferW},
+      gemv::kBufferBias,
+      gemv::kBufferY,
+      gemv::kHasBiasConstant,
+      has_bias);
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
-  plan.constants.push_back({gemv::kHasBiasConstant, has_bias ? 1u : 0u});
   return plan;
 }
 
