@@ -18,6 +18,7 @@
 #include "csrc/backend_info.h"
 #include "csrc/cpu/panel_matmul.h"
 #include "csrc/cpu/thread_pool.h"
+#include "csrc/metal/kernel_selection.h"
 #include "csrc/metal/simulator_bridge.h"
 #include "csrc/ops.h"
 #include "csrc/quantized_format.h"
@@ -86,6 +87,33 @@ NB_MODULE(_ext, m) {
       },
       "(kernel, device bytes read, device bytes written) of the latest "
       "launch on the Metal simulator.");
+
+  m.def(
+      "metal_kernel_rules",
+      []() {
+        namespace metal = mlx_qmm::metal;
+        std::vector<std::tuple<
+            bool,
+            bool,
+            std::optional<int64_t>,
+            std::string,
+            std::string>>
+            rules;
+        for (const auto& rule : metal::kKernelRules) {
+          rules.emplace_back(
+              rule.quantized,
+              rule.transpose,
+              rule.max_rows == metal::kAnyRows
+                  ? std::nullopt
+                  : std::optional<int64_t>(rule.max_rows),
+              metal::kernel_name(rule.kernel),
+              metal::threadgroup_work(rule.kernel));
+        }
+        return rules;
+      },
+      "The Metal kernel selection table (csrc/metal/kernel_selection.h), in "
+      "order: (quantized, transpose, max rows or None, kernel, work of one "
+      "threadgroup).");
 
   m.def(
       "cpu_threads",

@@ -74,6 +74,20 @@ def seed(request) -> int:
     return value
 
 
+@pytest.fixture
+def metal_sim_backend(monkeypatch):
+    """Our primitives run their Metal launch plans on the Metal simulator."""
+    import metal_sim
+
+    mlx_qmm._loader._ext.load_metal_simulator(str(metal_sim.project_library().path))
+    monkeypatch.setenv("MLX_QMM_BACKEND", "metal-sim")
+
+
+def simulator_launches(kernel: str) -> int:
+    """Launches of `kernel` (a host name) on the Metal simulator so far."""
+    return mlx_qmm._loader._ext.metal_simulator_launches().get(kernel, 0)
+
+
 def rel_error(out: mx.array, ref: mx.array) -> float:
     """``||out - ref|| / ||ref||`` in float64 (NaN if out has a NaN)."""
     out = np.array(out.astype(mx.float32), dtype=np.float64)

@@ -16,21 +16,12 @@ from conftest import (
     evaluate_poisoned,
     random_quantized,
     reference_qmm,
+    simulator_launches,
 )
 
 pytestmark = metal_sim.needs_compiler()
 
 ext = mlx_qmm._loader._ext
-
-
-@pytest.fixture
-def metal_sim_backend(monkeypatch):
-    ext.load_metal_simulator(str(metal_sim.project_library().path))
-    monkeypatch.setenv("MLX_QMM_BACKEND", "metal-sim")
-
-
-def launches(kernel: str) -> int:
-    return ext.metal_simulator_launches().get(kernel, 0)
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
@@ -59,9 +50,9 @@ def test_dense_on_the_simulator(
         kernel = f"dense_gemv_{dtype_name}"
     else:
         kernel = f"dense_gemm_{'t' if transpose else 'n'}_{dtype_name}"
-    before = launches(kernel)
+    before = simulator_launches(kernel)
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=b))
-    assert launches(kernel) == before + 1
+    assert simulator_launches(kernel) == before + 1
     w32 = w.astype(mx.float32)
     ref = reference_qmm(x, w32, transpose, b)
     assert_close(out, ref, dtype, seed)
@@ -81,13 +72,13 @@ def test_qmv_affine_on_the_simulator(
     x = mx.random.normal((1, 1, k)).astype(dtype)
     bias = mx.random.normal((n,)).astype(dtype)
     kernel = f"qmv_affine_{dtype_name}_gs_{group_size}_b_{bits}"
-    before = launches(kernel)
+    before = simulator_launches(kernel)
     out = evaluate_poisoned(
         mlx_qmm.quantized_matmul(
             x, wq, scales, biases, True, group_size, bits, bias=bias
         )
     )
-    assert launches(kernel) == before + 1
+    assert simulator_launches(kernel) == before + 1
     assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
 
 
@@ -113,34 +104,119 @@ def test_qmm_affine_on_the_simulator(
     kernel = (
         f"qmm_affine_{'t' if transpose else 'n'}_{dtype_name}_gs_{group_size}_b_{bits}"
     )
-    before = launches(kernel)
+    before = simulator_launches(kernel)
     out = evaluate_poisoned(
         mlx_qmm.quantized_matmul(
             x, wq, scales, biases, transpose, group_size, bits, bias=bias
         )
     )
-    assert launches(kernel) == before + 1
+    assert simulator_launches(kernel) == before + 1
     assert_close(out, reference_qmm(x, w_hat, transpose, bias), dtype, seed)
 
 
-def test_cases_without_a_metal_kernel_stay_on_the_cpu(metal_sim_backend, seed):
-    # A batched or a non-contiguous w: no Metal kernel yet.
-    x = mx.random.normal((2, 4, 32))
-    w = mx.random.normal((2, 32, 16))
-    before = ext.metal_simulator_launches()
-    out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=False))
-    assert ext.metal_simulator_launches() == before
-    assert_close(out, x @ w, mx.float32, seed)
-    w = mx.random.normal((32, 32))[:, ::2]
-    out = evaluate_poisoned(mlx_qmm.matmul(x[0], w, transpose=False))
-    assert ext.metal_simulator_launches() == before
-    assert_close(out, x[0] @ w, mx.float32, seed)
-    # A batched w: no Metal kernel yet.
-    wq, scales, biases, w_hat = random_quantized((2, 16, 64), 64, 4, mx.float32)
-    x = mx.random.normal((2, 3, 64))
-    out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, wq, scales, biases))
-    assert ext.metal_simulator_launches() == before
-    assert_close(out, reference_qmm(x, w_hat, True), mx.float32, seed)
+def strided(a: mx.array) -> mx.array:
+    """A view of `a` with a non-unit stride in its last axis (every other
+    element of an array twice as wide)."""
+    wide = mx.repeat(a, 2, axis=-1)
+    mx.eval(wide)
+    return wide[..., ::2]
+
+
+# (x shape, w shape, transpose, kernel prefix): batched w, broadcast batch
+# axes on either side, one row of x per batch (the matrix-vector kernels).
+DENSE_BATCHED = [
+    ((2, 4, 32), (2, 32, 16), False, "dense_gemm_n"),
+    ((3, 1, 40), (3, 24, 40), True, "dense_gemv"),
+    ((5, 40), (2, 1, 24, 40), True, "dense_gemm_t"),
+    ((4, 1, 2, 33), (3, 24, 33), True, "dense_gemm_t"),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,transpose,kernel", DENSE_BATCHED)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_dense_batched_on_the_simulator(
+    metal_sim_backend, x_shape, w_shape, transpose, kernel, dtype_name, seed
+):
+    dtype = DTYPES[dtype_name]
+    x = mx.random.normal(x_shape).astype(dtype)
+    w = mx.random.normal(w_shape).astype(dtype)
+    bias = mx.random.normal((w_shape[-2] if transpose else w_shape[-1],))
+    bias = bias.astype(dtype)
+    name = f"{kernel}_{dtype_name}"
+    before = simulator_launches(name)
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=bias))
+    assert simulator_launches(name) == before + 1
+    ref = reference_qmm(x, w.astype(mx.float32), transpose, bias)
+    assert out.shape == ref.shape
+    assert_close(out, ref, dtype, seed)
+
+
+# (x shape, w shape before packing, transpose, kernel prefix).
+QUANTIZED_BATCHED = [
+    ((2, 3, 64), (2, 16, 64), True, "qmm_affine_t"),
+    ((1, 1, 128), (3, 40, 128), True, "qmv_affine"),
+    ((4, 1, 2, 64), (2, 64, 64), False, "qmm_affine_n"),
+    ((6, 128), (2, 1, 20, 128), True, "qmm_affine_t"),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,transpose,kernel", QUANTIZED_BATCHED)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_quantized_batched_on_the_simulator(
+    metal_sim_backend, x_shape, w_shape, transpose, kernel, dtype_name, seed
+):
+    dtype = DTYPES[dtype_name]
+    group_size, bits = 64, 4
+    wq, scales, biases, w_hat = random_quantized(w_shape, group_size, bits, dtype)
+    x = mx.random.normal(x_shape).astype(dtype)
+    n = w_shape[-2] if transpose else w_shape[-1]
+    bias = mx.random.normal((n,)).astype(dtype)
+    name = f"{kernel}_{dtype_name}_gs_{group_size}_b_{bits}"
+    before = simulator_launches(name)
+    out = evaluate_poisoned(
+        mlx_qmm.quantized_matmul(
+            x, wq, scales, biases, transpose, group_size, bits, bias=bias
+        )
+    )
+    assert simulator_launches(name) == before + 1
+    ref = reference_qmm(x, w_hat, transpose, bias)
+    assert out.shape == ref.shape
+    assert_close(out, ref, dtype, seed)
+
+
+def test_views_on_the_simulator(metal_sim_backend, seed):
+    """Transposed, strided and broadcast views: the kernels read copies of
+    the first two (as copy_gpu makes them on a Mac) and the broadcast batch
+    in place, through the batch offsets."""
+    k, n = 48, 20
+    # x transposed, w transposed, bias strided.
+    x = mx.random.normal((k, 5)).T
+    w = mx.random.normal((k, n)).T
+    bias = strided(mx.random.normal((n,)))
+    before = simulator_launches("dense_gemm_t_float32")
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
+    assert simulator_launches("dense_gemm_t_float32") == before + 1
+    assert_close(out, reference_qmm(x, w, True, bias), mx.float32, seed)
+    # x strided along K, a broadcast batch of x.
+    x = strided(mx.random.normal((3, k)))
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
+    assert_close(out, reference_qmm(x, w, True, bias), mx.float32, seed)
+    x = mx.broadcast_to(mx.random.normal((1, 2, k)), (4, 2, k))
+    before = simulator_launches("dense_gemm_t_float32")
+    out = evaluate_poisoned(mlx_qmm.matmul(x, w))
+    assert simulator_launches("dense_gemm_t_float32") == before + 1
+    assert_close(out, reference_qmm(x, w, True), mx.float32, seed)
+    # Quantized: a row slice of the packed weights (an offset into its
+    # buffer), strided scales, a broadcast x batch.
+    wq, scales, biases, w_hat = random_quantized((2 * n, 128), 64, 4, mx.float32)
+    x = mx.broadcast_to(mx.random.normal((1, 3, 128)), (2, 3, 128))
+    s = strided(scales[n:])
+    out = evaluate_poisoned(
+        mlx_qmm.quantized_matmul(x, wq[n:], s, biases[n:], True, 64, 4)
+    )
+    w_ref = mx.dequantize(wq[n:], s, biases[n:], 64, 4)
+    assert_close(out, reference_qmm(x, w_ref, True), mx.float32, seed)
+    assert ext.metal_simulator_last_launch()[0] == "qmm_affine_t_float32_gs_64_b_4"
 
 
 def test_backend_info_reports_metal_sim(metal_sim_backend):

@@ -4,7 +4,9 @@
 
 #include <vector>
 
+#include "csrc/metal/kernel_selection.h"
 #include "kernels/metal/dense_gemv_params.h"
+#include "kernels/metal/launch_params.h"
 #include "kernels/metal/qmv_affine_params.h"
 #include "kernels/metal/tiled_matmul_params.h"
 
@@ -12,44 +14,132 @@ namespace mlx_qmm::metal {
 
 namespace {
 
-std::string type_name(mx::Dtype dtype) {
+using qmm::kOffsetBiases;
+using qmm::kOffsetScales;
+using qmm::kOffsetsPerBatch;
+using qmm::kOffsetW;
+using qmm::kOffsetX;
+using qmm::kOffsetY;
+
+// The dtype's name in host names, and its Metal type.
+struct TypeNames {
+  std::string host;
+  std::string metal;
+};
+
+std::optional<TypeNames> type_names(mx::Dtype dtype) {
   switch (dtype) {
     case mx::float32:
-      return "float32";
+      return TypeNames{"float32", "float"};
     case mx::float16:
-      return "float16";
+      return TypeNames{"float16", "half"};
     case mx::bfloat16:
-      return "bfloat16";
+      return TypeNames{"bfloat16", "bfloat"};
     default:
-      return "";
+      return std::nullopt;
   }
 }
 
-// What every Metal kernel so far needs: a float type, a 2-D w shared by all
-// rows of x, row-contiguous operands and a non-empty output.
-bool served_by_metal_kernels(
-    const std::vector<mx::array>& inputs,
-    const mx::array& out) {
-  if (type_name(out.dtype()).empty() || inputs[1].ndim() != 2 ||
-      out.size() == 0) {
-    return false;
+// Last axis contiguous and, for a matrix, rows one after the other: the
+// layout every kernel reads (size-1 axes have any stride).
+bool matrix_contiguous(const mx::array& a) {
+  const int d = a.ndim();
+  const bool columns = a.shape(d - 1) == 1 || a.strides()[d - 1] == 1;
+  if (d == 1) {
+    return columns;
   }
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      return false;
+  return columns &&
+      (a.shape(d - 2) == 1 || a.strides()[d - 2] == a.shape(d - 1));
+}
+
+mx::Strides row_contiguous_strides(const mx::Shape& shape) {
+  mx::Strides strides(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
+    strides[i] = strides[i + 1] * shape[i + 1];
+  }
+  return strides;
+}
+
+// How a matmul's operands lie in memory, as the kernels see it: `batches`
+// launches of [rows, K] x W -> [rows, N], each at its row of the offsets
+// table (launch_params.h).
+struct MatmulLayout {
+  int n;
+  int k;
+  int64_t rows;
+  int64_t batches;
+  std::vector<int64_t> offsets;
+  std::vector<int> contiguous_copies;
+};
+
+// `operands` inputs (x, w[, scales, biases]) have batch offsets; a bias
+// after them is one vector shared by all batches.
+MatmulLayout layout_matmul(
+    const std::vector<mx::array>& inputs,
+    const mx::array& out,
+    int operands) {
+  MatmulLayout layout;
+  layout.n = out.shape(-1);
+  layout.k = inputs[0].shape(-1);
+  std::vector<mx::Strides> strides;
+  for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
+    if (matrix_contiguous(inputs[i])) {
+      strides.push_back(inputs[i].strides());
+    } else {
+      layout.contiguous_copies.push_back(i);
+      strides.push_back(row_contiguous_strides(inputs[i].shape()));
     }
   }
-  return true;
+
+  // x's rows are one run of rows (as they are after a copy): with a shared
+  // w, one launch covers all of them.
+  const auto& x = inputs[0];
+  const bool x_is_one_run = x.flags().row_contiguous ||
+      (!layout.contiguous_copies.empty() && layout.contiguous_copies[0] == 0);
+  if (inputs[1].ndim() == 2 && x_is_one_run) {
+    layout.rows = out.size() / layout.n;
+    layout.batches = 1;
+    layout.offsets.assign(kOffsetsPerBatch, 0);
+    return layout;
+  }
+
+  // One launch per batch of the output, each operand at the offset of its
+  // (right-aligned, possibly broadcast) batch axes.
+  const mx::Shape batch(out.shape().begin(), out.shape().end() - 2);
+  layout.rows = out.shape(-2);
+  layout.batches = out.size() / (layout.rows * layout.n);
+  layout.offsets.assign(layout.batches * kOffsetsPerBatch, 0);
+  const int operand_slots[] = {kOffsetX, kOffsetW, kOffsetScales, kOffsetBiases};
+  for (int64_t b = 0; b < layout.batches; ++b) {
+    int64_t* row = layout.offsets.data() + b * kOffsetsPerBatch;
+    row[kOffsetY] = b * layout.rows * layout.n;
+    int64_t rest = b;
+    for (int axis = static_cast<int>(batch.size()) - 1; axis >= 0; --axis) {
+      const int64_t index = rest % batch[axis];
+      rest /= batch[axis];
+      const int from_end = static_cast<int>(batch.size()) - axis;
+      for (int i = 0; i < operands; ++i) {
+        const int a_axis = inputs[i].ndim() - 2 - from_end;
+        if (a_axis >= 0 && inputs[i].shape(a_axis) > 1) {
+          row[operand_slots[i]] += index * strides[i][a_axis];
+        }
+      }
+    }
+  }
+  return layout;
 }
 
 // Binds the primitive's inputs, in order, to `input_buffers`, then its bias
-// (the next input, if any) to `bias_buffer`, its output to `output_buffer`,
-// and sets the has-bias function constant.
+// (the next input, if any) to `bias_buffer`, its output to `output_buffer`
+// and the batch offsets to `offsets_buffer`, and sets the has-bias function
+// constant.
 void bind_operands(
     LaunchPlan& plan,
+    const MatmulLayout& layout,
     const std::vector<int>& input_buffers,
     int bias_buffer,
     int output_buffer,
+    int offsets_buffer,
     int has_bias_constant,
     bool has_bias) {
   int input = 0;
@@ -60,58 +150,104 @@ void bind_operands(
     plan.buffers.push_back(BufferBinding::of_input(bias_buffer, input));
   }
   plan.buffers.push_back(BufferBinding::of_output(output_buffer));
+  BufferBinding offsets{offsets_buffer, BufferBinding::Source::Bytes, -1, {}};
+  offsets.bytes.resize(layout.offsets.size() * sizeof(int64_t));
+  std::memcpy(
+      offsets.bytes.data(), layout.offsets.data(), offsets.bytes.size());
+  plan.buffers.push_back(std::move(offsets));
   plan.constants.push_back({has_bias_constant, has_bias ? 1u : 0u});
+  plan.contiguous_copies = layout.contiguous_copies;
 }
 
-std::string affine_suffix(const std::string& type, int group_size, int bits) {
-  return type + "_gs_" + std::to_string(group_size) + "_b_" +
-      std::to_string(bits);
+uint32_t ceil_div(int64_t a, int64_t b) {
+  return static_cast<uint32_t>((a + b - 1) / b);
 }
 
-// The matrix-vector kernel: x @ w.T for one row of x.
 LaunchPlan plan_qmv_affine(
-    const std::string& suffix,
-    int n,
-    int k,
-    int64_t rows,
+    const MatmulLayout& layout,
+    const TypeNames& type,
+    int group_size,
+    int bits,
     bool has_bias) {
   namespace qmv = qmm::qmv_affine;
   LaunchPlan plan;
-  plan.kernel = "qmv_affine_" + suffix;
+  const std::string params = std::to_string(group_size) + ", " +
+      std::to_string(bits);
+  plan.kernel = "qmv_affine_" + type.host + "_gs_" +
+      std::to_string(group_size) + "_b_" + std::to_string(bits);
+  plan.source = "quantized";
+  plan.instantiation =
+      "qmm::qmv_affine::qmv_affine_kernel<" + type.metal + ", " + params + ">";
   plan.grid = {
-      static_cast<uint32_t>(
-          (n + qmv::kRowsPerThreadgroup - 1) / qmv::kRowsPerThreadgroup),
-      static_cast<uint32_t>(rows),
-      1};
+      ceil_div(layout.n, qmv::kRowsPerThreadgroup),
+      static_cast<uint32_t>(layout.rows),
+      static_cast<uint32_t>(layout.batches)};
   plan.threadgroup = {qmv::kSimdWidth, qmv::kSimdgroups, 1};
   bind_operands(
       plan,
+      layout,
       {qmv::kBufferX, qmv::kBufferW, qmv::kBufferScales, qmv::kBufferBiases},
       qmv::kBufferBias,
       qmv::kBufferY,
+      qmv::kBufferBatchOffsets,
       qmv::kHasBiasConstant,
       has_bias);
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferK, k));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(qmv::kBufferN, n));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(qmv::kBufferK, layout.k));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(qmv::kBufferN, layout.n));
+  return plan;
+}
+
+LaunchPlan plan_dense_gemv(
+    const MatmulLayout& layout,
+    const TypeNames& type,
+    bool has_bias) {
+  namespace gemv = qmm::dense_gemv;
+  LaunchPlan plan;
+  plan.kernel = "dense_gemv_" + type.host;
+  plan.source = "dense";
+  plan.instantiation =
+      "qmm::dense_gemv::dense_gemv_kernel<" + type.metal + ">";
+  plan.grid = {
+      ceil_div(layout.n, gemv::kColumnsPerThreadgroup),
+      static_cast<uint32_t>(layout.rows),
+      static_cast<uint32_t>(layout.batches)};
+  plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
+  bind_operands(
+      plan,
+      layout,
+      {gemv::kBufferX, gemv::kBufferW},
+      gemv::kBufferBias,
+      gemv::kBufferY,
+      gemv::kBufferBatchOffsets,
+      gemv::kHasBiasConstant,
+      has_bias);
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(gemv::kBufferK, layout.k));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(gemv::kBufferN, layout.n));
   return plan;
 }
 
 // A tiled kernel (tiled_matmul.h), either transpose: inputs x, w[, scales,
-// biases][, bias].
+// biases][, bias]. `kernel` and `instantiation` name it.
 LaunchPlan plan_tiled_matmul(
-    const std::string& kernel,
+    const MatmulLayout& layout,
+    std::string kernel,
+    std::string source,
+    std::string instantiation,
     bool quantized,
-    int n,
-    int k,
-    int64_t rows,
     bool has_bias) {
   namespace tiled = qmm::tiled_matmul;
   LaunchPlan plan;
-  plan.kernel = kernel;
+  plan.kernel = std::move(kernel);
+  plan.source = std::move(source);
+  plan.instantiation = std::move(instantiation);
   plan.grid = {
-      static_cast<uint32_t>((n + tiled::kTileN - 1) / tiled::kTileN),
-      static_cast<uint32_t>((rows + tiled::kTileM - 1) / tiled::kTileM),
-      1};
+      ceil_div(layout.n, tiled::kTileN),
+      ceil_div(layout.rows, tiled::kTileM),
+      static_cast<uint32_t>(layout.batches)};
   plan.threadgroup = {tiled::kThreads, 1, 1};
   std::vector<int> inputs = {tiled::kBufferX, tiled::kBufferW};
   if (quantized) {
@@ -120,16 +256,24 @@ LaunchPlan plan_tiled_matmul(
   }
   bind_operands(
       plan,
+      layout,
       inputs,
       tiled::kBufferBias,
       tiled::kBufferY,
+      tiled::kBufferBatchOffsets,
       tiled::kHasBiasConstant,
       has_bias);
   plan.buffers.push_back(BufferBinding::of_value<int32_t>(
-      tiled::kBufferM, static_cast<int32_t>(rows)));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferN, n));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(tiled::kBufferK, k));
+      tiled::kBufferM, static_cast<int32_t>(layout.rows)));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(tiled::kBufferN, layout.n));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(tiled::kBufferK, layout.k));
   return plan;
+}
+
+std::string bool_name(bool value) {
+  return value ? "true" : "false";
 }
 
 } // namespace
@@ -139,44 +283,22 @@ std::optional<LaunchPlan> plan_dense_matmul(
     const mx::array& out,
     bool transpose,
     bool has_bias) {
-  namespace gemv = qmm::dense_gemv;
-  const auto& x = inputs[0];
-  const std::string type = type_name(out.dtype());
-  if (!served_by_metal_kernels(inputs, out)) {
+  const auto type = type_names(out.dtype());
+  if (!type || out.size() == 0) {
     return std::nullopt;
   }
-  const int n = out.shape(-1);
-  const int k = x.shape(-1);
-  const int64_t rows = out.size() / n;
-  if (!transpose || rows > kGemvMaxRows) {
-    return plan_tiled_matmul(
-        (transpose ? "dense_gemm_t_" : "dense_gemm_n_") + type,
-        false,
-        n,
-        k,
-        rows,
-        has_bias);
+  const auto layout = layout_matmul(inputs, out, 2);
+  if (select_kernel(false, transpose, layout.rows) == MetalKernel::DenseGemv) {
+    return plan_dense_gemv(layout, *type, has_bias);
   }
-
-  LaunchPlan plan;
-  plan.kernel = "dense_gemv_" + type;
-  plan.grid = {
-      static_cast<uint32_t>(
-          (n + gemv::kColumnsPerThreadgroup - 1) /
-          gemv::kColumnsPerThreadgroup),
-      static_cast<uint32_t>(rows),
-      1};
-  plan.threadgroup = {gemv::kSimdWidth, gemv::kSimdgroups, 1};
-  bind_operands(
-      plan,
-      {gemv::kBufferX, gemv::kBufferW},
-      gemv::kBufferBias,
-      gemv::kBufferY,
-      gemv::kHasBiasConstant,
+  return plan_tiled_matmul(
+      layout,
+      std::string("dense_gemm_") + (transpose ? "t_" : "n_") + type->host,
+      "dense",
+      "qmm::dense_gemm::dense_gemm_kernel<" + type->metal + ", " +
+          bool_name(transpose) + ">",
+      false,
       has_bias);
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferK, k));
-  plan.buffers.push_back(BufferBinding::of_value<int32_t>(gemv::kBufferN, n));
-  return plan;
 }
 
 std::optional<LaunchPlan> plan_quantized_matmul(
@@ -186,24 +308,24 @@ std::optional<LaunchPlan> plan_quantized_matmul(
     int bits,
     bool transpose,
     bool has_bias) {
-  const auto& x = inputs[0];
-  const std::string type = type_name(out.dtype());
-  if (!served_by_metal_kernels(inputs, out)) {
+  const auto type = type_names(out.dtype());
+  if (!type || out.size() == 0) {
     return std::nullopt;
   }
-  const int n = out.shape(-1);
-  const int k = x.shape(-1);
-  const int64_t rows = out.size() / n;
-  const std::string suffix = affine_suffix(type, group_size, bits);
-  if (transpose && rows <= kQmvMaxRows) {
-    return plan_qmv_affine(suffix, n, k, rows, has_bias);
+  const auto layout = layout_matmul(inputs, out, 4);
+  if (select_kernel(true, transpose, layout.rows) == MetalKernel::QmvAffine) {
+    return plan_qmv_affine(layout, *type, group_size, bits, has_bias);
   }
+  const std::string suffix = type->host + "_gs_" + std::to_string(group_size) +
+      "_b_" + std::to_string(bits);
   return plan_tiled_matmul(
-      (transpose ? "qmm_affine_t_" : "qmm_affine_n_") + suffix,
+      layout,
+      std::string("qmm_affine_") + (transpose ? "t_" : "n_") + suffix,
+      "quantized",
+      "qmm::qmm_affine::qmm_affine_kernel<" + type->metal + ", " +
+          std::to_string(group_size) + ", " + std::to_string(bits) + ", " +
+          bool_name(transpose) + ">",
       true,
-      n,
-      k,
-      rows,
       has_bias);
 }
 

@@ -2,7 +2,7 @@
 //
 // Launch plans: which Metal kernel serves a primitive's inputs, over which
 // grid, with which buffers and function constants. Plain C++ with no Metal
-// API, so that the Metal eval_gpu (to come) and the Metal simulator
+// API, so that the Metal eval_gpu (eval_metal.cpp) and the Metal simulator
 // (MLX_QMM_BACKEND=metal-sim) consume the same plan.
 
 #pragma once
@@ -50,16 +50,24 @@ struct FunctionConstantValue {
 
 struct LaunchPlan {
   std::string kernel; // host name
+  // The .metal file that defines it ("dense", "quantized") and the template
+  // it instantiates, for compiling the kernel alone from embedded sources.
+  std::string source;
+  std::string instantiation;
   std::array<uint32_t, 3> grid; // threadgroups
   std::array<uint32_t, 3> threadgroup; // threads per threadgroup
   std::vector<BufferBinding> buffers;
   std::vector<FunctionConstantValue> constants;
+  // Inputs whose last two axes are not row-contiguous (a transposed or
+  // strided view): the encoder binds a row-contiguous copy of each instead,
+  // and the plan's batch offsets are those of the copy.
+  std::vector<int> contiguous_copies;
 };
 
 // The plan of DenseMatmul over `inputs` (x, w[, bias]) into `out`, or none
-// when no Metal kernel serves the case yet (a batched w, non-contiguous
-// operands). Selection: dense_gemv for x @ w.T with up to kGemvMaxRows rows
-// of x; dense_gemm (tiled) otherwise.
+// when no Metal kernel serves the case (an empty output, a dtype other than
+// float32, float16 and bfloat16). The kernel is chosen by kKernelRules
+// (kernel_selection.h).
 std::optional<LaunchPlan> plan_dense_matmul(
     const std::vector<mx::array>& inputs,
     const mx::array& out,
@@ -67,9 +75,7 @@ std::optional<LaunchPlan> plan_dense_matmul(
     bool has_bias);
 
 // The plan of AffineQuantizedMatmul over `inputs` (x, w, scales, biases[,
-// bias]) into `out`, or none when no Metal kernel serves the case yet (a
-// batched w, non-contiguous operands). Selection: qmv_affine for x @ w.T
-// with up to kQmvMaxRows rows of x; qmm_affine (tiled) otherwise.
+// bias]) into `out`, or none as for plan_dense_matmul.
 std::optional<LaunchPlan> plan_quantized_matmul(
     const std::vector<mx::array>& inputs,
     const mx::array& out,
@@ -77,13 +83,5 @@ std::optional<LaunchPlan> plan_quantized_matmul(
     int bits,
     bool transpose,
     bool has_bias);
-
-// Rows of x up to which the matrix-vector kernel is used. It reads w once
-// per row of x, so beyond one row it moves a multiple of the compulsory
-// bytes; the tiled kernel reads w once per kTileM rows.
-inline constexpr int64_t kQmvMaxRows = 1;
-
-// The same for the dense matrix-vector kernel, for the same reason.
-inline constexpr int64_t kGemvMaxRows = 1;
 
 } // namespace mlx_qmm::metal

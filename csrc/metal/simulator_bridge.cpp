@@ -5,11 +5,13 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
 #include "csrc/cpu/encode_task.h"
 #include "csrc/metal/simulator_abi.h"
+#include "mlx/backend/common/utils.h"
 
 namespace mlx_qmm::metal {
 
@@ -26,6 +28,18 @@ struct Simulator {
 Simulator& simulator() {
   static Simulator* instance = new Simulator();
   return *instance;
+}
+
+// A row-contiguous copy of `a`, element by element (any dtype, any strides).
+std::vector<char> row_contiguous_copy(const mx::array& a) {
+  std::vector<char> copy(a.nbytes());
+  const size_t itemsize = a.itemsize();
+  const char* from = a.data<char>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int64_t at = mx::elem_to_loc(static_cast<int>(i), a.shape(), a.strides());
+    std::memcpy(copy.data() + i * itemsize, from + at * itemsize, itemsize);
+  }
+  return copy;
 }
 
 } // namespace
@@ -69,6 +83,11 @@ void run_on_simulator(
     const LaunchPlan& plan,
     const std::vector<mx::array>& inputs,
     mx::array& out) {
+  // What the Metal encoder does with copy_gpu, done here on the CPU.
+  std::map<int, std::vector<char>> copies;
+  for (int input : plan.contiguous_copies) {
+    copies[input] = row_contiguous_copy(inputs[input]);
+  }
   std::vector<MslSimBuffer> buffers;
   for (const auto& b : plan.buffers) {
     MslSimBuffer buffer{b.index, 0, nullptr, 0};
@@ -77,9 +96,14 @@ void run_on_simulator(
         const auto& a = inputs[b.input];
         // The kernel must not write its inputs: the simulator maps them
         // read-only, so the const_cast never leads to a write.
-        buffer.data =
-            const_cast<void*>(static_cast<const void*>(a.data<char>()));
-        buffer.size = a.data_size() * a.itemsize();
+        if (auto copy = copies.find(b.input); copy != copies.end()) {
+          buffer.data = copy->second.data();
+          buffer.size = copy->second.size();
+        } else {
+          buffer.data =
+              const_cast<void*>(static_cast<const void*>(a.data<char>()));
+          buffer.size = a.data_size() * a.itemsize();
+        }
         break;
       }
       case BufferBinding::Source::Output:

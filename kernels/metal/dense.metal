@@ -23,11 +23,23 @@ template <typename T>
     device T* y [[buffer(kBufferY)]],
     const constant int& K [[buffer(kBufferK)]],
     const constant int& N [[buffer(kBufferN)]],
+    const constant int64_t* batch_offsets [[buffer(kBufferBatchOffsets)]],
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint simd_group [[simdgroup_index_in_threadgroup]],
     uint simd_lane [[thread_index_in_simdgroup]]) {
+  const constant int64_t* offsets =
+      batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
   dense_gemv<T>(
-      x, w, bias, y, K, N, has_bias, threadgroup_id, simd_group, simd_lane);
+      x + offsets[kOffsetX],
+      w + offsets[kOffsetW],
+      bias,
+      y + offsets[kOffsetY],
+      K,
+      N,
+      has_bias,
+      threadgroup_id,
+      simd_group,
+      simd_lane);
 }
 
 } // namespace dense_gemv
@@ -47,18 +59,21 @@ template <typename T, bool transpose>
     const constant int& M [[buffer(kBufferM)]],
     const constant int& N [[buffer(kBufferN)]],
     const constant int& K [[buffer(kBufferK)]],
+    const constant int64_t* batch_offsets [[buffer(kBufferBatchOffsets)]],
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint thread_index [[thread_index_in_threadgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float x_tile[kTileM * kTileStride];
   threadgroup float w_tile[kTileK * kTileStride];
   threadgroup float y_tile[kTileM * kTileStride];
-  const DenseTileLoader<T, transpose> loader{w, N, K};
+  const constant int64_t* offsets =
+      batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
+  const DenseTileLoader<T, transpose> loader{w + offsets[kOffsetW], N, K};
   tiled_matmul::tiled_matmul<T>(
-      x,
+      x + offsets[kOffsetX],
       loader,
       bias,
-      y,
+      y + offsets[kOffsetY],
       M,
       N,
       K,

@@ -1,18 +1,12 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
 // The shape of the dense matrix-vector kernel (dense_gemv.h), shared by the
-// kernel and its launch plan (csrc/metal/launch_plan.cpp): plain constants
-// that both Metal and C++ compile.
+// kernel and its launch plan (csrc/metal/launch_plan.cpp).
 
 #pragma once
 
-#ifdef __METAL_VERSION__
-#define QMM_PROGRAM_CONSTANT constant
-#else
-#define QMM_PROGRAM_CONSTANT
-#endif
+#include "kernels/metal/launch_params.h"
 
-// Two namespaces, not qmm::dense_gemv: the Metal language is C++14.
 namespace qmm {
 namespace dense_gemv {
 
@@ -37,6 +31,7 @@ QMM_PROGRAM_CONSTANT constexpr int kBufferBias = 2;
 QMM_PROGRAM_CONSTANT constexpr int kBufferY = 3;
 QMM_PROGRAM_CONSTANT constexpr int kBufferK = 4;
 QMM_PROGRAM_CONSTANT constexpr int kBufferN = 5;
+QMM_PROGRAM_CONSTANT constexpr int kBufferBatchOffsets = 6;
 
 } // namespace dense_gemv
 } // namespace qmm

@@ -5,7 +5,7 @@
 
 #pragma once
 
-#include "kernels/metal/dense_gemv_params.h" // QMM_PROGRAM_CONSTANT
+#include "kernels/metal/launch_params.h"
 
 namespace qmm {
 namespace qmv_affine {
@@ -37,6 +37,7 @@ QMM_PROGRAM_CONSTANT constexpr int kBufferBias = 4;
 QMM_PROGRAM_CONSTANT constexpr int kBufferY = 5;
 QMM_PROGRAM_CONSTANT constexpr int kBufferK = 6;
 QMM_PROGRAM_CONSTANT constexpr int kBufferN = 7;
+QMM_PROGRAM_CONSTANT constexpr int kBufferBatchOffsets = 8;
 
 } // namespace qmv_affine
 } // namespace qmm

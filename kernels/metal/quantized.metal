@@ -25,18 +25,21 @@ template <typename T, int group_size, int bits>
     device T* y [[buffer(kBufferY)]],
     const constant int& K [[buffer(kBufferK)]],
     const constant int& N [[buffer(kBufferN)]],
+    const constant int64_t* batch_offsets [[buffer(kBufferBatchOffsets)]],
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint thread_index [[thread_index_in_threadgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]],
     uint simd_lane [[thread_index_in_simdgroup]]) {
   threadgroup float x_block[kGroupsPerBlock * group_size];
+  const constant int64_t* offsets =
+      batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
   qmv_affine<T, group_size, bits>(
-      x,
-      w,
-      scales,
-      biases,
+      x + offsets[kOffsetX],
+      w + offsets[kOffsetW],
+      scales + offsets[kOffsetScales],
+      biases + offsets[kOffsetBiases],
       bias,
-      y,
+      y + offsets[kOffsetY],
       K,
       N,
       has_bias,
@@ -66,19 +69,26 @@ template <typename T, int group_size, int bits, bool transpose>
     const constant int& M [[buffer(kBufferM)]],
     const constant int& N [[buffer(kBufferN)]],
     const constant int& K [[buffer(kBufferK)]],
+    const constant int64_t* batch_offsets [[buffer(kBufferBatchOffsets)]],
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint thread_index [[thread_index_in_threadgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
   threadgroup float x_tile[kTileM * kTileStride];
   threadgroup float w_tile[kTileK * kTileStride];
   threadgroup float y_tile[kTileM * kTileStride];
+  const constant int64_t* offsets =
+      batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
   const AffineTileLoader<T, group_size, bits, transpose> loader{
-      w, scales, biases, N, K};
+      w + offsets[kOffsetW],
+      scales + offsets[kOffsetScales],
+      biases + offsets[kOffsetBiases],
+      N,
+      K};
   tiled_matmul::tiled_matmul<T>(
-      x,
+      x + offsets[kOffsetX],
       loader,
       bias,
-      y,
+      y + offsets[kOffsetY],
       M,
       N,
       K,

@@ -6,7 +6,7 @@
 
 #pragma once
 
-#include "kernels/metal/dense_gemv_params.h" // QMM_PROGRAM_CONSTANT
+#include "kernels/metal/launch_params.h"
 
 namespace qmm {
 namespace tiled_matmul {
@@ -44,6 +44,7 @@ QMM_PROGRAM_CONSTANT constexpr int kBufferY = 5;
 QMM_PROGRAM_CONSTANT constexpr int kBufferM = 6;
 QMM_PROGRAM_CONSTANT constexpr int kBufferN = 7;
 QMM_PROGRAM_CONSTANT constexpr int kBufferK = 8;
+QMM_PROGRAM_CONSTANT constexpr int kBufferBatchOffsets = 9;
 
 } // namespace tiled_matmul
 } // namespace qmm
