@@ -2,53 +2,61 @@
 
 #include "csrc/backend_info.h"
 
+#include "csrc/metal/metal_build.h"
 #include "csrc/metal/simulator_bridge.h"
 
 namespace mlx_qmm {
 
 bool has_own_kernels(const mx::Device& device, KernelFamily) {
-  // The Metal and CUDA kernels have not landed: GPU streams build stock ops.
-  return device == mx::Device::cpu;
+  if (device == mx::Device::cpu) {
+    return true;
+  }
+  // GPU streams: our Metal kernels where MLX has its Metal backend; stock
+  // ops on CUDA until our CUDA kernels land.
+  return metal::kMetalKernelSource != metal::MetalKernelSource::None;
 }
 
-std::vector<KernelProvider> kernel_providers() {
-  const char* cpu = "mlx_qmm CPU kernels (csrc/cpu)";
-  const char* gpu_fallback =
-      "stock MLX ops (mx.quantized_matmul / mx.matmul); mlx_qmm GPU kernels "
-      "not built yet";
-  std::string cpu_dense = cpu;
-  std::string cpu_quantized = cpu;
-  if (metal::simulator_requested()) {
-    const char* state = metal::simulator_active()
-        ? "metal-sim: "
-        : "metal-sim requested, but no simulator library is loaded: ";
-    cpu_dense = std::string(state) +
-        (metal::simulator_active()
-             ? "Metal kernels on the Metal simulator for a 2-D w and "
-               "row-contiguous operands (dense_gemv for x @ w.T with one "
-               "row of x, dense_gemm otherwise), otherwise "
-             : "") +
-        cpu;
-    cpu_quantized = std::string(state) +
-        (metal::simulator_active()
-             ? "Metal kernels on the Metal simulator for a 2-D w and "
-               "row-contiguous operands (qmv_affine for x @ w.T with one "
-               "row of x, qmm_affine otherwise), otherwise "
-             : "") +
-        cpu;
+namespace {
+
+std::string gpu_provider(const char* kernels) {
+  switch (metal::kMetalKernelSource) {
+    case metal::MetalKernelSource::Metallib:
+      return std::string("mlx_qmm Metal kernels (") + kernels +
+          ") from mlx_qmm.metallib, built at install time";
+    case metal::MetalKernelSource::RuntimeCompiled:
+      return std::string("mlx_qmm Metal kernels (") + kernels +
+          ") compiled from embedded sources at first use (no Metal "
+          "compiler at install time)";
+    case metal::MetalKernelSource::None:
+      break;
   }
+  return "stock MLX ops (mx.quantized_matmul / mx.matmul); mlx_qmm has no "
+         "kernels for this GPU backend yet";
+}
+
+std::string cpu_provider(const char* metal_kernels) {
+  const std::string cpu = "mlx_qmm CPU kernels (csrc/cpu)";
+  if (!metal::simulator_requested()) {
+    return cpu;
+  }
+  if (!metal::simulator_active()) {
+    return "metal-sim requested, but no simulator library is loaded: " + cpu;
+  }
+  return std::string("metal-sim: Metal kernels on the Metal simulator (") +
+      metal_kernels + ") for float32, float16 and bfloat16; " + cpu +
+      " for float64";
+}
+
+} // namespace
+
+std::vector<KernelProvider> kernel_providers() {
+  const char* quantized = "qmv_affine, qmm_affine";
+  const char* dense = "dense_gemv, dense_gemm";
   return {
-      {"cpu", "quantized_matmul", cpu_quantized},
-      {"cpu", "matmul", cpu_dense},
-      {"gpu",
-       "quantized_matmul",
-       has_own_kernels(mx::Device::gpu, KernelFamily::AffineQuantized)
-           ? cpu
-           : gpu_fallback},
-      {"gpu",
-       "matmul",
-       has_own_kernels(mx::Device::gpu, KernelFamily::Dense) ? cpu
-                                                             : gpu_fallback},
+      {"cpu", "quantized_matmul", cpu_provider(quantized)},
+      {"cpu", "matmul", cpu_provider(dense)},
+      {"gpu", "quantized_matmul", gpu_provider(quantized)},
+      {"gpu", "matmul", gpu_provider(dense)},
   };
 }
 

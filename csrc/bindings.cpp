@@ -19,6 +19,7 @@
 #include "csrc/cpu/panel_matmul.h"
 #include "csrc/cpu/thread_pool.h"
 #include "csrc/metal/kernel_selection.h"
+#include "csrc/metal/kernel_source.h"
 #include "csrc/metal/simulator_bridge.h"
 #include "csrc/ops.h"
 #include "csrc/quantized_format.h"
@@ -87,6 +88,25 @@ NB_MODULE(_ext, m) {
       },
       "(kernel, device bytes read, device bytes written) of the latest "
       "launch on the Metal simulator.");
+
+  m.def(
+      "metal_simulator_last_kernel_sources",
+      []() {
+        std::vector<std::tuple<std::string, std::string>> sources;
+        if (auto plan = mlx_qmm::metal::simulator_last_plan()) {
+          for (const auto& copy : plan->input_copies) {
+            sources.emplace_back(
+                copy.kernel, mlx_qmm::metal::single_kernel_source(copy));
+          }
+          sources.emplace_back(
+              plan->kernel, mlx_qmm::metal::single_kernel_source(*plan));
+        }
+        return sources;
+      },
+      "(kernel, source) of each launch of the latest plan run on the "
+      "simulator, its input copies first: the Metal source that a Mac "
+      "without a Metal compiler compiles at run time for that kernel (its "
+      ".metal file with our headers inlined, and one instantiation).");
 
   m.def(
       "metal_kernel_rules",

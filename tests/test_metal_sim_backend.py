@@ -185,18 +185,27 @@ def test_quantized_batched_on_the_simulator(
 
 
 def test_views_on_the_simulator(metal_sim_backend, seed):
-    """Transposed, strided and broadcast views: the kernels read copies of
-    the first two (as copy_gpu makes them on a Mac) and the broadcast batch
-    in place, through the batch offsets."""
+    """Transposed, strided and broadcast views: strided_copy gathers the
+    first two into row-contiguous temporaries that the matmul kernel reads;
+    a broadcast batch is read in place, through the batch offsets."""
     k, n = 48, 20
-    # x transposed, w transposed, bias strided.
+    # x transposed, w transposed, bias strided: three copies.
     x = mx.random.normal((k, 5)).T
     w = mx.random.normal((k, n)).T
     bias = strided(mx.random.normal((n,)))
     before = simulator_launches("dense_gemm_t_float32")
+    copies = simulator_launches("strided_copy_32")
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
     assert simulator_launches("dense_gemm_t_float32") == before + 1
+    assert simulator_launches("strided_copy_32") == copies + 3
     assert_close(out, reference_qmm(x, w, True, bias), mx.float32, seed)
+    # The same in float16, where the copy moves 16-bit elements.
+    x16 = mx.random.normal((k, 5)).astype(mx.float16).T
+    w16 = mx.random.normal((n, k)).astype(mx.float16)
+    copies = simulator_launches("strided_copy_16")
+    out = evaluate_poisoned(mlx_qmm.matmul(x16, w16))
+    assert simulator_launches("strided_copy_16") == copies + 1
+    assert_close(out, reference_qmm(x16, w16, True), mx.float16, seed)
     # x strided along K, a broadcast batch of x.
     x = strided(mx.random.normal((3, k)))
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))

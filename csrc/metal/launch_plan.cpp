@@ -8,6 +8,7 @@
 #include "kernels/metal/dense_gemv_params.h"
 #include "kernels/metal/launch_params.h"
 #include "kernels/metal/qmv_affine_params.h"
+#include "kernels/metal/strided_copy_params.h"
 #include "kernels/metal/tiled_matmul_params.h"
 
 namespace mlx_qmm::metal {
@@ -52,6 +53,44 @@ bool matrix_contiguous(const mx::array& a) {
       (a.shape(d - 2) == 1 || a.strides()[d - 2] == a.shape(d - 1));
 }
 
+uint32_t ceil_div(int64_t a, int64_t b) {
+  return static_cast<uint32_t>((a + b - 1) / b);
+}
+
+// strided_copy of inputs[input] into a row-contiguous temporary.
+LaunchPlan plan_strided_copy(const mx::array& a, int input) {
+  namespace copy = qmm::strided_copy;
+  LaunchPlan plan;
+  const std::string bits = std::to_string(a.itemsize() * 8);
+  const std::string type = a.itemsize() == 2 ? "uint16_t" : "uint32_t";
+  plan.kernel = "strided_copy_" + bits;
+  plan.source = "copy";
+  plan.instantiation = "qmm::strided_copy::strided_copy_kernel<" + type + ">";
+  plan.grid = {ceil_div(static_cast<int64_t>(a.size()), copy::kThreads), 1, 1};
+  plan.threadgroup = {copy::kThreads, 1, 1};
+  plan.copy_of_input = input;
+  plan.buffers.push_back(BufferBinding::of_input(copy::kBufferIn, input));
+  plan.buffers.push_back(BufferBinding::of_output(copy::kBufferOut));
+  plan.buffers.push_back(
+      BufferBinding::of_value<int32_t>(copy::kBufferNdim, a.ndim()));
+  BufferBinding shape{copy::kBufferShape, BufferBinding::Source::Bytes, -1, {}};
+  BufferBinding strides{
+      copy::kBufferStrides, BufferBinding::Source::Bytes, -1, {}};
+  for (int axis = 0; axis < static_cast<int>(a.ndim()); ++axis) {
+    const int32_t size = a.shape(axis);
+    const int64_t stride = a.strides()[axis];
+    const auto* s = reinterpret_cast<const uint8_t*>(&size);
+    const auto* t = reinterpret_cast<const uint8_t*>(&stride);
+    shape.bytes.insert(shape.bytes.end(), s, s + sizeof(size));
+    strides.bytes.insert(strides.bytes.end(), t, t + sizeof(stride));
+  }
+  plan.buffers.push_back(std::move(shape));
+  plan.buffers.push_back(std::move(strides));
+  plan.buffers.push_back(BufferBinding::of_value<int64_t>(
+      copy::kBufferSize, static_cast<int64_t>(a.size())));
+  return plan;
+}
+
 mx::Strides row_contiguous_strides(const mx::Shape& shape) {
   mx::Strides strides(shape.size(), 1);
   for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
@@ -69,7 +108,7 @@ struct MatmulLayout {
   int64_t rows;
   int64_t batches;
   std::vector<int64_t> offsets;
-  std::vector<int> contiguous_copies;
+  std::vector<LaunchPlan> input_copies;
 };
 
 // `operands` inputs (x, w[, scales, biases]) have batch offsets; a bias
@@ -86,7 +125,7 @@ MatmulLayout layout_matmul(
     if (matrix_contiguous(inputs[i])) {
       strides.push_back(inputs[i].strides());
     } else {
-      layout.contiguous_copies.push_back(i);
+      layout.input_copies.push_back(plan_strided_copy(inputs[i], i));
       strides.push_back(row_contiguous_strides(inputs[i].shape()));
     }
   }
@@ -95,7 +134,8 @@ MatmulLayout layout_matmul(
   // w, one launch covers all of them.
   const auto& x = inputs[0];
   const bool x_is_one_run = x.flags().row_contiguous ||
-      (!layout.contiguous_copies.empty() && layout.contiguous_copies[0] == 0);
+      (!layout.input_copies.empty() &&
+       layout.input_copies[0].copy_of_input == 0);
   if (inputs[1].ndim() == 2 && x_is_one_run) {
     layout.rows = out.size() / layout.n;
     layout.batches = 1;
@@ -156,11 +196,7 @@ void bind_operands(
       offsets.bytes.data(), layout.offsets.data(), offsets.bytes.size());
   plan.buffers.push_back(std::move(offsets));
   plan.constants.push_back({has_bias_constant, has_bias ? 1u : 0u});
-  plan.contiguous_copies = layout.contiguous_copies;
-}
-
-uint32_t ceil_div(int64_t a, int64_t b) {
-  return static_cast<uint32_t>((a + b - 1) / b);
+  plan.input_copies = layout.input_copies;
 }
 
 LaunchPlan plan_qmv_affine(

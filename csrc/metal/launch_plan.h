@@ -58,10 +58,13 @@ struct LaunchPlan {
   std::array<uint32_t, 3> threadgroup; // threads per threadgroup
   std::vector<BufferBinding> buffers;
   std::vector<FunctionConstantValue> constants;
-  // Inputs whose last two axes are not row-contiguous (a transposed or
-  // strided view): the encoder binds a row-contiguous copy of each instead,
-  // and the plan's batch offsets are those of the copy.
-  std::vector<int> contiguous_copies;
+  // Launches of strided_copy to run first, one for each input whose
+  // matrices are not row-contiguous (a transposed or strided view). Each
+  // copies input `copy_of_input` into a row-contiguous temporary (its
+  // Output), which this plan then binds in that input's place; the batch
+  // offsets are the temporary's.
+  std::vector<LaunchPlan> input_copies;
+  int copy_of_input = -1;
 };
 
 // The plan of DenseMatmul over `inputs` (x, w[, bias]) into `out`, or none

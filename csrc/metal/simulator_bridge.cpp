@@ -5,13 +5,12 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
 #include "csrc/cpu/encode_task.h"
 #include "csrc/metal/simulator_abi.h"
-#include "mlx/backend/common/utils.h"
+#include "mlx/allocator.h"
 
 namespace mlx_qmm::metal {
 
@@ -23,23 +22,12 @@ struct Simulator {
   MslSimLaunchFn launch = nullptr;
   std::map<std::string, uint64_t> launches;
   LaunchBytes last;
+  std::optional<LaunchPlan> last_plan;
 };
 
 Simulator& simulator() {
   static Simulator* instance = new Simulator();
   return *instance;
-}
-
-// A row-contiguous copy of `a`, element by element (any dtype, any strides).
-std::vector<char> row_contiguous_copy(const mx::array& a) {
-  std::vector<char> copy(a.nbytes());
-  const size_t itemsize = a.itemsize();
-  const char* from = a.data<char>();
-  for (size_t i = 0; i < a.size(); ++i) {
-    const int64_t at = mx::elem_to_loc(static_cast<int>(i), a.shape(), a.strides());
-    std::memcpy(copy.data() + i * itemsize, from + at * itemsize, itemsize);
-  }
-  return copy;
 }
 
 } // namespace
@@ -83,10 +71,24 @@ void run_on_simulator(
     const LaunchPlan& plan,
     const std::vector<mx::array>& inputs,
     mx::array& out) {
-  // What the Metal encoder does with copy_gpu, done here on the CPU.
-  std::map<int, std::vector<char>> copies;
-  for (int input : plan.contiguous_copies) {
-    copies[input] = row_contiguous_copy(inputs[input]);
+  // The strided copies run first, into row-contiguous temporaries that
+  // replace their inputs, as in the Metal encoder.
+  if (!plan.input_copies.empty()) {
+    std::vector<mx::array> bound = inputs;
+    for (const auto& copy : plan.input_copies) {
+      const auto& a = inputs[copy.copy_of_input];
+      mx::array temporary(a.shape(), a.dtype(), nullptr, {});
+      temporary.set_data(mx::allocator::malloc(temporary.nbytes()));
+      run_on_simulator(copy, inputs, temporary);
+      bound[copy.copy_of_input] = temporary;
+    }
+    LaunchPlan main = plan;
+    main.input_copies.clear();
+    run_on_simulator(main, bound, out);
+    auto& sim = simulator();
+    std::lock_guard lock(sim.mutex);
+    sim.last_plan = plan;
+    return;
   }
   std::vector<MslSimBuffer> buffers;
   for (const auto& b : plan.buffers) {
@@ -96,14 +98,9 @@ void run_on_simulator(
         const auto& a = inputs[b.input];
         // The kernel must not write its inputs: the simulator maps them
         // read-only, so the const_cast never leads to a write.
-        if (auto copy = copies.find(b.input); copy != copies.end()) {
-          buffer.data = copy->second.data();
-          buffer.size = copy->second.size();
-        } else {
-          buffer.data =
-              const_cast<void*>(static_cast<const void*>(a.data<char>()));
-          buffer.size = a.data_size() * a.itemsize();
-        }
+        buffer.data =
+            const_cast<void*>(static_cast<const void*>(a.data<char>()));
+        buffer.size = a.data_size() * a.itemsize();
         break;
       }
       case BufferBinding::Source::Output:
@@ -146,6 +143,7 @@ void run_on_simulator(
   std::lock_guard lock(sim.mutex);
   sim.last = {
       plan.kernel, report.device_bytes_read, report.device_bytes_written};
+  sim.last_plan = plan;
 }
 
 bool encode_on_simulator(
@@ -171,6 +169,12 @@ LaunchBytes simulator_last_launch() {
   auto& sim = simulator();
   std::lock_guard lock(sim.mutex);
   return sim.last;
+}
+
+std::optional<LaunchPlan> simulator_last_plan() {
+  auto& sim = simulator();
+  std::lock_guard lock(sim.mutex);
+  return sim.last_plan;
 }
 
 std::map<std::string, uint64_t> simulator_launches() {

@@ -55,4 +55,7 @@ struct LaunchBytes {
 };
 LaunchBytes simulator_last_launch();
 
+// The plan of the latest simulator launch (with its input copies), if any.
+std::optional<LaunchPlan> simulator_last_plan();
+
 } // namespace mlx_qmm::metal

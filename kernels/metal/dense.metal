@@ -87,6 +87,10 @@ template <typename T, bool transpose>
 } // namespace dense_gemm
 } // namespace qmm
 
+// A run-time compiled single kernel (csrc/metal/kernel_source.h) brings its
+// own instantiation.
+#ifndef QMM_SINGLE_KERNEL
+
 // Host names: dense_gemm_{t,n}_<dtype> (t: x @ w.T) and dense_gemv_<dtype>.
 #define QMM_INSTANTIATE_DENSE(type_name, type)                      \
   QMM_INSTANTIATE_KERNEL(                                           \
@@ -113,3 +117,5 @@ QMM_INSTANTIATE_KERNEL(
     "dense_gemv_bfloat16",
     qmm::dense_gemv::dense_gemv_kernel<bfloat>)
 #endif
+
+#endif // QMM_SINGLE_KERNEL

@@ -102,6 +102,10 @@ template <typename T, int group_size, int bits, bool transpose>
 } // namespace qmm_affine
 } // namespace qmm
 
+// A run-time compiled single kernel (csrc/metal/kernel_source.h) brings its
+// own instantiation.
+#ifndef QMM_SINGLE_KERNEL
+
 // Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits> and
 // qmm_affine_{t,n}_<dtype>_gs_<group size>_b_<bits> (t: x @ w.T).
 #define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)            \
@@ -134,3 +138,5 @@ QMM_INSTANTIATE_AFFINE_GROUPS(float16, half)
 #if __METAL_VERSION__ >= 310 // bfloat arrived with Metal 3.1
 QMM_INSTANTIATE_AFFINE_GROUPS(bfloat16, bfloat)
 #endif
+
+#endif // QMM_SINGLE_KERNEL
