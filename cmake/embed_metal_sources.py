@@ -51,9 +51,7 @@ def main(root: str, output: str) -> None:
     for source in sources:
         text = "\n".join(inline(root_path, source, set())) + "\n"
         cases.append(
-            f'  if (name == "{source.stem}") {{\n'
-            f"    return {cxx_string(text)};\n"
-            "  }\n"
+            f'  if (name == "{source.stem}") {{\n    return {cxx_string(text)};\n  }}\n'
         )
     Path(output).write_text(
         "// Generated from kernels/metal by cmake/embed_metal_sources.py: "

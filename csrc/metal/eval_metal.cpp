@@ -36,16 +36,18 @@ std::string extension_directory() {
   return std::filesystem::path(info.dli_fname).parent_path().string();
 }
 
-MTL::Library* library_for(mx::metal::Device& device, const metal::LaunchPlan& plan) {
+MTL::Library* library_for(
+    mx::metal::Device& device,
+    const metal::LaunchPlan& plan) {
   if (metal::kMetalKernelSource == metal::MetalKernelSource::Metallib) {
     // mlx_qmm.metallib, installed next to the extension.
     return device.get_library("mlx_qmm", extension_directory());
   }
   // One library per kernel, compiled from the embedded sources on first use
   // and cached by MLX for the life of the process.
-  return device.get_library(
-      "mlx_qmm_" + plan.kernel,
-      [&plan]() { return metal::single_kernel_source(plan); });
+  return device.get_library("mlx_qmm_" + plan.kernel, [&plan]() {
+    return metal::single_kernel_source(plan);
+  });
 }
 
 // Encodes `plan` with `inputs` bound to its Input buffers and `out`
@@ -148,7 +150,9 @@ void AffineQuantizedMatmul::eval_gpu(
       "QmmAffineQuantizedMatmul");
 }
 
-void DenseMatmul::eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) {
+void DenseMatmul::eval_gpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
   encode_plan(
       stream(),
       inputs,

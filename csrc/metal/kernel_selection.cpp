@@ -46,10 +46,9 @@ std::string threadgroup_work(MetalKernel kernel) {
     }
     case MetalKernel::DenseGemv: {
       namespace gemv = qmm::dense_gemv;
-      return to_string(gemv::kColumnsPerThreadgroup) +
-          " outputs of one row (" + to_string(gemv::kSimdgroups) +
-          " SIMD groups x " + to_string(gemv::kColumnsPerSimdgroup) +
-          "), K in steps of " +
+      return to_string(gemv::kColumnsPerThreadgroup) + " outputs of one row (" +
+          to_string(gemv::kSimdgroups) + " SIMD groups x " +
+          to_string(gemv::kColumnsPerSimdgroup) + "), K in steps of " +
           to_string(gemv::kSimdWidth * gemv::kValuesPerLane);
     }
     case MetalKernel::QmmAffine:

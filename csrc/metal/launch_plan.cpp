@@ -149,7 +149,8 @@ MatmulLayout layout_matmul(
   layout.rows = out.shape(-2);
   layout.batches = out.size() / (layout.rows * layout.n);
   layout.offsets.assign(layout.batches * kOffsetsPerBatch, 0);
-  const int operand_slots[] = {kOffsetX, kOffsetW, kOffsetScales, kOffsetBiases};
+  const int operand_slots[] = {
+      kOffsetX, kOffsetW, kOffsetScales, kOffsetBiases};
   for (int64_t b = 0; b < layout.batches; ++b) {
     int64_t* row = layout.offsets.data() + b * kOffsetsPerBatch;
     row[kOffsetY] = b * layout.rows * layout.n;
@@ -207,8 +208,8 @@ LaunchPlan plan_qmv_affine(
     bool has_bias) {
   namespace qmv = qmm::qmv_affine;
   LaunchPlan plan;
-  const std::string params = std::to_string(group_size) + ", " +
-      std::to_string(bits);
+  const std::string params =
+      std::to_string(group_size) + ", " + std::to_string(bits);
   plan.kernel = "qmv_affine_" + type.host + "_gs_" +
       std::to_string(group_size) + "_b_" + std::to_string(bits);
   plan.source = "quantized";
@@ -243,8 +244,7 @@ LaunchPlan plan_dense_gemv(
   LaunchPlan plan;
   plan.kernel = "dense_gemv_" + type.host;
   plan.source = "dense";
-  plan.instantiation =
-      "qmm::dense_gemv::dense_gemv_kernel<" + type.metal + ">";
+  plan.instantiation = "qmm::dense_gemv::dense_gemv_kernel<" + type.metal + ">";
   plan.grid = {
       ceil_div(layout.n, gemv::kColumnsPerThreadgroup),
       static_cast<uint32_t>(layout.rows),

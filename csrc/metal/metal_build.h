@@ -22,8 +22,7 @@ inline constexpr MetalKernelSource kMetalKernelSource =
 inline constexpr MetalKernelSource kMetalKernelSource =
     MetalKernelSource::RuntimeCompiled;
 #else
-inline constexpr MetalKernelSource kMetalKernelSource =
-    MetalKernelSource::None;
+inline constexpr MetalKernelSource kMetalKernelSource = MetalKernelSource::None;
 #endif
 
 } // namespace mlx_qmm::metal

@@ -92,12 +92,12 @@ template <typename T, bool transpose>
 #ifndef QMM_SINGLE_KERNEL
 
 // Host names: dense_gemm_{t,n}_<dtype> (t: x @ w.T) and dense_gemv_<dtype>.
-#define QMM_INSTANTIATE_DENSE(type_name, type)                      \
-  QMM_INSTANTIATE_KERNEL(                                           \
-      "dense_gemm_t_" #type_name,                                   \
-      qmm::dense_gemm::dense_gemm_kernel<type, true>)               \
-  QMM_INSTANTIATE_KERNEL(                                           \
-      "dense_gemm_n_" #type_name,                                   \
+#define QMM_INSTANTIATE_DENSE(type_name, type)        \
+  QMM_INSTANTIATE_KERNEL(                             \
+      "dense_gemm_t_" #type_name,                     \
+      qmm::dense_gemm::dense_gemm_kernel<type, true>) \
+  QMM_INSTANTIATE_KERNEL(                             \
+      "dense_gemm_n_" #type_name,                     \
       qmm::dense_gemm::dense_gemm_kernel<type, false>)
 
 QMM_INSTANTIATE_DENSE(float32, float)

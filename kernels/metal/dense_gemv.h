@@ -65,8 +65,7 @@ METAL_FUNC void dense_gemv(
     const float total = metal::simd_sum(sums[c]);
     const int n = first_column + c;
     if (simd_lane == 0 && n < N) {
-      y[int64_t(m) * N + n] =
-          T(has_bias ? total + float(bias[n]) : total);
+      y[int64_t(m) * N + n] = T(has_bias ? total + float(bias[n]) : total);
     }
   }
 }

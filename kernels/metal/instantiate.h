@@ -10,7 +10,7 @@
 #define QMM_INSTANTIATE_KERNEL(host_name_, ...) \
   METAL_SIM_KERNEL(host_name_, __VA_ARGS__)
 #else
-#define QMM_INSTANTIATE_KERNEL(host_name_, ...)                       \
-  template [[host_name(host_name_)]] [[kernel]] decltype(__VA_ARGS__) \
-      __VA_ARGS__;
+#define QMM_INSTANTIATE_KERNEL(host_name_, ...) \
+  template                                      \
+      [[host_name(host_name_)]] [[kernel]] decltype(__VA_ARGS__) __VA_ARGS__;
 #endif

@@ -65,8 +65,8 @@ METAL_FUNC void qmv_affine(
   constexpr int kWordsPerGroup = bits * group_size / 32;
   constexpr int kThreads = kSimdgroups * kSimdWidth;
   const int m = threadgroup_id.y;
-  const int first_row = threadgroup_id.x * kRowsPerThreadgroup +
-      simd_group * kRowsPerSimdgroup;
+  const int first_row =
+      threadgroup_id.x * kRowsPerThreadgroup + simd_group * kRowsPerSimdgroup;
   const int groups_per_row = K / group_size;
   const int words_per_row = K * bits / 32;
   x += int64_t(m) * K;

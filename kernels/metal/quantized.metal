@@ -108,15 +108,15 @@ template <typename T, int group_size, int bits, bool transpose>
 
 // Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits> and
 // qmm_affine_{t,n}_<dtype>_gs_<group size>_b_<bits> (t: x @ w.T).
-#define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)            \
-  QMM_INSTANTIATE_KERNEL(                                                 \
-      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,            \
-      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)         \
-  QMM_INSTANTIATE_KERNEL(                                                 \
-      "qmm_affine_t_" #type_name "_gs_" #group_size "_b_" #bits,          \
-      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, true>)   \
-  QMM_INSTANTIATE_KERNEL(                                                 \
-      "qmm_affine_n_" #type_name "_gs_" #group_size "_b_" #bits,          \
+#define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)       \
+  QMM_INSTANTIATE_KERNEL(                                               \
+      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,          \
+      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)       \
+  QMM_INSTANTIATE_KERNEL(                                               \
+      "qmm_affine_t_" #type_name "_gs_" #group_size "_b_" #bits,        \
+      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, true>) \
+  QMM_INSTANTIATE_KERNEL(                                               \
+      "qmm_affine_n_" #type_name "_gs_" #group_size "_b_" #bits,        \
       qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, false>)
 
 #define QMM_INSTANTIATE_AFFINE_BITS(type_name, type, group_size) \
