@@ -84,10 +84,16 @@ NB_MODULE(_ext, m) {
       "metal_simulator_last_launch",
       []() {
         auto last = mlx_qmm::metal::simulator_last_launch();
-        return std::make_tuple(last.kernel, last.read, last.written);
+        return std::make_tuple(
+            last.kernel,
+            last.read,
+            last.written,
+            last.threadgroups_run,
+            last.threadgroups_total);
       },
-      "(kernel, device bytes read, device bytes written) of the latest "
-      "launch on the Metal simulator.");
+      "(kernel, device bytes read, device bytes written, threadgroups run, "
+      "threadgroups in the grid) of the latest launch on the Metal "
+      "simulator.");
 
   m.def(
       "metal_simulator_last_kernel_sources",

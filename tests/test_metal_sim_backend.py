@@ -258,3 +258,31 @@ def test_kernel_errors_surface_as_exceptions(metal_sim_backend):
             },
             constants={0: False},
         )
+
+
+@pytest.mark.parametrize(
+    "rows,n,k",
+    [(1, 512, 256), (64, 256, 128)],
+    ids=["qmv_affine", "qmm_affine"],
+)
+def test_sampled_byte_counts_match_the_full_count(
+    metal_sim_backend, monkeypatch, rows, n, k
+):
+    """bench/metal_bytes_model.py simulates a sample of the threadgroups of
+    its large launches and scales the bytes by the grid: on shapes with no
+    partial tiles every threadgroup moves the same bytes, so the estimate
+    equals the full count."""
+    wq, scales, biases, _ = random_quantized((n, k), 64, 4, mx.float16)
+    x = mx.random.normal((rows, k)).astype(mx.float16)
+
+    def moved() -> tuple[float, int, int]:
+        mx.eval(mlx_qmm.quantized_matmul(x, wq, scales, biases))
+        _, read, written, run, total = ext.metal_simulator_last_launch()
+        return (read + written) * total / run, run, total
+
+    full, run, total = moved()
+    assert run == total >= 4
+    monkeypatch.setenv("METAL_SIM_SAMPLE_THREADGROUPS", "2")
+    estimate, run, _ = moved()
+    assert run == 2
+    assert estimate == full

@@ -39,6 +39,10 @@ struct MslSimLaunch {
   int32_t num_constants;
   const struct MslSimConstant* constants;
   int32_t worker_threads; // 0: all cores
+  // 0: run every threadgroup. Otherwise run only this many, evenly spaced
+  // over the grid, for an estimate of the bytes a large launch moves (the
+  // rest of the output stays unwritten).
+  uint64_t sample_threadgroups;
 };
 
 // What a launch measured and found. `error` is empty when the launch ran
@@ -46,6 +50,10 @@ struct MslSimLaunch {
 struct MslSimReport {
   uint64_t device_bytes_read;
   uint64_t device_bytes_written;
+  // Threadgroups run, and in the grid: the bytes above are those of the
+  // threadgroups run.
+  uint64_t threadgroups_run;
+  uint64_t threadgroups_total;
   char error[1024];
 };
 

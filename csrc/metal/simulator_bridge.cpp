@@ -30,6 +30,13 @@ Simulator& simulator() {
   return *instance;
 }
 
+// METAL_SIM_SAMPLE_THREADGROUPS: for bench/metal_bytes_model.py only, runs
+// that many threadgroups of each launch (see MslSimLaunch).
+uint64_t sample_threadgroups() {
+  const char* sample = std::getenv("METAL_SIM_SAMPLE_THREADGROUPS");
+  return sample == nullptr ? 0 : std::strtoull(sample, nullptr, 10);
+}
+
 } // namespace
 
 void load_simulator(const std::string& path) {
@@ -127,7 +134,8 @@ void run_on_simulator(
       buffers.data(),
       static_cast<int32_t>(constants.size()),
       constants.data(),
-      0};
+      0,
+      sample_threadgroups()};
 
   auto& sim = simulator();
   MslSimLaunchFn run;
@@ -142,7 +150,11 @@ void run_on_simulator(
   }
   std::lock_guard lock(sim.mutex);
   sim.last = {
-      plan.kernel, report.device_bytes_read, report.device_bytes_written};
+      plan.kernel,
+      report.device_bytes_read,
+      report.device_bytes_written,
+      report.threadgroups_run,
+      report.threadgroups_total};
   sim.last_plan = plan;
 }
 

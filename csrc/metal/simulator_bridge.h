@@ -47,11 +47,14 @@ bool encode_on_simulator(
 std::map<std::string, uint64_t> simulator_launches();
 
 // The device bytes the latest simulator launch read and wrote, as counted by
-// the simulator (for the bytes model in bench/).
+// the simulator (for the bytes model in bench/), in the threadgroups it ran:
+// all of them unless METAL_SIM_SAMPLE_THREADGROUPS asks for a sample.
 struct LaunchBytes {
   std::string kernel;
   uint64_t read = 0;
   uint64_t written = 0;
+  uint64_t threadgroups_run = 0;
+  uint64_t threadgroups_total = 0;
 };
 LaunchBytes simulator_last_launch();
 

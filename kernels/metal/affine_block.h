@@ -12,14 +12,35 @@
 namespace qmm {
 
 // Loads the `bits` words of one block into registers (with a zero word after
-// them, for the straddling read of the last value).
+// them, for the straddling read of the last value), in the widest loads the
+// block's alignment allows: a block starts at a multiple of `bits` words
+// (rows of w hold a multiple of 32 values), so 4- and 8-bit blocks are one
+// and two 16-byte loads, 2- and 6-bit blocks 8-byte loads.
 template <int bits>
 struct PackedBlock {
   uint32_t words[bits + 1];
 
   METAL_FUNC explicit PackedBlock(const device uint32_t* from) {
-    for (int i = 0; i < bits; ++i) {
-      words[i] = from[i];
+    if (bits % 4 == 0) {
+      const device uint4* wide = reinterpret_cast<const device uint4*>(from);
+      for (int i = 0; i < bits / 4; ++i) {
+        const uint4 v = wide[i];
+        words[4 * i] = v.x;
+        words[4 * i + 1] = v.y;
+        words[4 * i + 2] = v.z;
+        words[4 * i + 3] = v.w;
+      }
+    } else if (bits % 2 == 0) {
+      const device uint2* wide = reinterpret_cast<const device uint2*>(from);
+      for (int i = 0; i < bits / 2; ++i) {
+        const uint2 v = wide[i];
+        words[2 * i] = v.x;
+        words[2 * i + 1] = v.y;
+      }
+    } else {
+      for (int i = 0; i < bits; ++i) {
+        words[i] = from[i];
+      }
     }
     words[bits] = 0;
   }

@@ -131,6 +131,7 @@ class _Launch(ctypes.Structure):
         ("num_constants", ctypes.c_int32),
         ("constants", ctypes.POINTER(_Constant)),
         ("worker_threads", ctypes.c_int32),
+        ("sample_threadgroups", ctypes.c_uint64),
     ]
 
 
@@ -138,6 +139,8 @@ class _Report(ctypes.Structure):
     _fields_ = [
         ("device_bytes_read", ctypes.c_uint64),
         ("device_bytes_written", ctypes.c_uint64),
+        ("threadgroups_run", ctypes.c_uint64),
+        ("threadgroups_total", ctypes.c_uint64),
         ("error", ctypes.c_char * 1024),
     ]
 
@@ -147,6 +150,8 @@ class LaunchReport:
     kernel: str
     device_bytes_read: int
     device_bytes_written: int
+    threadgroups_run: int
+    threadgroups_total: int
 
 
 def _digest(paths: list[Path], extra: str) -> str:
@@ -271,13 +276,17 @@ class Library:
         buffers: dict[int, np.ndarray],
         constants: dict[int, bool | int | float] | None = None,
         workers: int = 0,
+        sample: int = 0,
     ) -> LaunchReport:
         """Run ``kernel`` over ``grid`` threadgroups of ``threadgroup`` threads.
 
         ``buffers`` maps ``[[buffer(i)]]`` indices to contiguous numpy arrays;
         the kernel's writes land in them. ``constants`` maps
         ``[[function_constant(i)]]`` indices to values (bool, int as int32,
-        float as float32). Raises :class:`MetalSimError` on a diagnostic.
+        float as float32). ``sample`` > 0 runs only that many threadgroups,
+        evenly spaced over the grid (for byte counts of large launches; the
+        rest of the output stays unwritten). Raises :class:`MetalSimError`
+        on a diagnostic.
         """
         arrays = {i: np.ascontiguousarray(a) for i, a in buffers.items()}
         for i, a in buffers.items():
@@ -298,12 +307,17 @@ class Library:
             len(constants or {}),
             c_constants,
             workers,
+            sample,
         )
         report = _Report()
         if self._lib.msl_sim_launch(ctypes.byref(launch), ctypes.byref(report)):
             raise MetalSimError(report.error.decode())
         return LaunchReport(
-            kernel, report.device_bytes_read, report.device_bytes_written
+            kernel,
+            report.device_bytes_read,
+            report.device_bytes_written,
+            report.threadgroups_run,
+            report.threadgroups_total,
         )
 
 

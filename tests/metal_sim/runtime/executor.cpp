@@ -141,6 +141,8 @@ struct LaunchState {
   uint32_t threads_per_threadgroup = 0;
   std::atomic<uint64_t> next_threadgroup{0};
   uint64_t num_threadgroups = 0;
+  // Threadgroups to run: all of them, or an evenly spaced sample.
+  uint64_t threadgroups_to_run = 0;
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::string error;
@@ -592,9 +594,13 @@ void work(LaunchState& state) {
   tls_worker = &w;
 
   const uint32_t* grid = state.launch->grid;
-  for (uint64_t i = state.next_threadgroup.fetch_add(1);
-       i < state.num_threadgroups && !state.failed.load();
-       i = state.next_threadgroup.fetch_add(1)) {
+  for (uint64_t j = state.next_threadgroup.fetch_add(1);
+       j < state.threadgroups_to_run && !state.failed.load();
+       j = state.next_threadgroup.fetch_add(1)) {
+    // Sample j of threadgroups_to_run, spread over the whole grid.
+    const uint64_t i = state.threadgroups_to_run == state.num_threadgroups
+        ? j
+        : j * state.num_threadgroups / state.threadgroups_to_run;
     Uint3 position{
         static_cast<uint32_t>(i % grid[0]),
         static_cast<uint32_t>((i / grid[0]) % grid[1]),
@@ -845,6 +851,9 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
   }
   state.num_threadgroups =
       uint64_t(launch->grid[0]) * launch->grid[1] * launch->grid[2];
+  state.threadgroups_to_run = launch->sample_threadgroups > 0
+      ? std::min(launch->sample_threadgroups, state.num_threadgroups)
+      : state.num_threadgroups;
 
   // Every buffer, set_bytes data included, gets a guarded copy.
   for (int i = 0; i < launch->num_buffers; ++i) {
@@ -872,7 +881,7 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
       ? launch->worker_threads
       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   workers = static_cast<int>(
-      std::min<uint64_t>(workers, std::max<uint64_t>(1, state.num_threadgroups)));
+      std::min<uint64_t>(workers, std::max<uint64_t>(1, state.threadgroups_to_run)));
   try {
     if (workers == 1) {
       work(state);
@@ -899,6 +908,8 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
   }
   report->device_bytes_read = state.bytes_read.load();
   report->device_bytes_written = state.bytes_written.load();
+  report->threadgroups_run = state.threadgroups_to_run;
+  report->threadgroups_total = state.num_threadgroups;
   if (state.failed.load()) {
     return set_error(state.error);
   }
