@@ -286,3 +286,22 @@ def test_sampled_byte_counts_match_the_full_count(
     estimate, run, _ = moved()
     assert run == 2
     assert estimate == full
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_matrix_vector_kernel_moves_at_most_110_percent_of_compulsory(
+    metal_sim_backend, bits, dtype_name
+):
+    """The decode kernel streams w once: device bytes read and written, as
+    the simulator counts them, within 1.10x of the compulsory bytes (w,
+    scales and biases read once, x read once, y written once)."""
+    dtype = DTYPES[dtype_name]
+    n, k, group_size = 1024, 2048, 64
+    wq, scales, biases, _ = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((1, k)).astype(dtype)
+    mx.eval(mlx_qmm.quantized_matmul(x, wq, scales, biases, True, group_size, bits))
+    kernel, read, written, run, total = ext.metal_simulator_last_launch()
+    assert kernel.startswith("qmv_affine_") and run == total
+    compulsory = wq.nbytes + scales.nbytes + biases.nbytes + x.nbytes + n * 2
+    assert compulsory <= read + written <= 1.10 * compulsory

@@ -15,12 +15,16 @@ extern "C" {
 
 // One buffer bound at [[buffer(index)]]. The executor runs the kernel on a
 // guarded copy; a buffer that is not `writable` is mapped read-only there
-// (a write to it is reported) and is not copied back.
+// (a write to it is reported) and is not copied back. A `by_value` buffer
+// holds arguments set by value (Metal's setBytes, read through the constant
+// address space and its cache): its reads are checked but not counted as
+// device bytes.
 struct MslSimBuffer {
   int32_t index;
   int32_t writable;
   void* data;
   uint64_t size;
+  int32_t by_value;
 };
 
 // One [[function_constant(index)]] value, as raw bits (bool, int, uint,

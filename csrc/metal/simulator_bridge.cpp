@@ -99,7 +99,7 @@ void run_on_simulator(
   }
   std::vector<MslSimBuffer> buffers;
   for (const auto& b : plan.buffers) {
-    MslSimBuffer buffer{b.index, 0, nullptr, 0};
+    MslSimBuffer buffer{b.index, 0, nullptr, 0, 0};
     switch (b.source) {
       case BufferBinding::Source::Input: {
         const auto& a = inputs[b.input];
@@ -118,6 +118,7 @@ void run_on_simulator(
       case BufferBinding::Source::Bytes:
         buffer.data = const_cast<uint8_t*>(b.bytes.data());
         buffer.size = b.bytes.size();
+        buffer.by_value = 1;
         break;
     }
     buffers.push_back(buffer);

@@ -114,6 +114,7 @@ class _Buffer(ctypes.Structure):
         ("writable", ctypes.c_int32),
         ("data", ctypes.c_void_p),
         ("size", ctypes.c_uint64),
+        ("by_value", ctypes.c_int32),
     ]
 
 
@@ -293,7 +294,7 @@ class Library:
             if arrays[i] is not a:
                 raise ValueError(f"buffer({i}) must be a contiguous array")
         c_buffers = (_Buffer * max(1, len(arrays)))(
-            *[_Buffer(i, 1, a.ctypes.data, a.nbytes) for i, a in arrays.items()]
+            *[_Buffer(i, 1, a.ctypes.data, a.nbytes, 0) for i, a in arrays.items()]
         )
         c_constants = (_Constant * max(1, len(constants or {})))(
             *[_Constant(i, _constant_bits(v)) for i, v in (constants or {}).items()]

@@ -83,6 +83,8 @@ size_t round_up(size_t n, size_t to) {
 // A device buffer copy surrounded by red zones and guard pages.
 struct DeviceAllocation {
   int index = -1;
+  // Counted in the device bytes (not a by-value argument buffer).
+  bool counted = true;
   unsigned char* mapping = nullptr;
   size_t mapping_bytes = 0;
   unsigned char* data = nullptr;
@@ -235,8 +237,11 @@ void report(Worker& w, const Fiber* f, const char* format, ...) {
 
 // ------------------------------ memory checks ------------------------------
 
-void check_device_access(Worker& w, uintptr_t address, size_t bytes,
-                         bool is_write) {
+void check_device_access(
+    Worker& w,
+    uintptr_t address,
+    size_t bytes,
+    bool is_write) {
   for (const auto& d : w.state->device) {
     if (address < d->lo() || address >= d->hi()) {
       continue;
@@ -255,13 +260,18 @@ void check_device_access(Worker& w, uintptr_t address, size_t bytes,
           d->size);
       return;
     }
-    (is_write ? w.bytes_written : w.bytes_read) += bytes;
+    if (d->counted) {
+      (is_write ? w.bytes_written : w.bytes_read) += bytes;
+    }
     return;
   }
 }
 
-void check_threadgroup_access(Worker& w, uintptr_t address, size_t bytes,
-                              bool is_write) {
+void check_threadgroup_access(
+    Worker& w,
+    uintptr_t address,
+    size_t bytes,
+    bool is_write) {
   if (address + bytes > w.arena_lo + w.arena_used) {
     report(
         w,
@@ -774,12 +784,12 @@ Exchange simd_exchange(const void* value, size_t bytes, const void* site) {
 
 extern "C" {
 
-#define METAL_SIM_TRACE(bytes)                                      \
-  void __asan_load##bytes(uintptr_t address) {                      \
+#define METAL_SIM_TRACE(bytes)                                            \
+  void __asan_load##bytes(uintptr_t address) {                            \
     metal_sim::on_access(reinterpret_cast<void*>(address), bytes, false); \
-  }                                                                 \
-  void __asan_store##bytes(uintptr_t address) {                     \
-    metal_sim::on_access(reinterpret_cast<void*>(address), bytes, true); \
+  }                                                                       \
+  void __asan_store##bytes(uintptr_t address) {                           \
+    metal_sim::on_access(reinterpret_cast<void*>(address), bytes, true);  \
   }
 
 METAL_SIM_TRACE(1)
@@ -843,8 +853,8 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
   state.launch = launch;
   state.kernel = launch->kernel;
   state.entry = it->second;
-  state.threads_per_threadgroup = launch->threadgroup[0] *
-      launch->threadgroup[1] * launch->threadgroup[2];
+  state.threads_per_threadgroup =
+      launch->threadgroup[0] * launch->threadgroup[1] * launch->threadgroup[2];
   if (state.threads_per_threadgroup == 0 ||
       state.threads_per_threadgroup > 1024) {
     return set_error("threads per threadgroup must be 1 to 1024");
@@ -860,6 +870,7 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
     const MslSimBuffer& b = launch->buffers[i];
     auto d = std::make_unique<DeviceAllocation>();
     d->allocate(b.index, b.size);
+    d->counted = b.by_value == 0;
     std::memcpy(d->data, b.data, b.size);
     if (!b.writable) {
       d->make_read_only();
@@ -880,8 +891,8 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
   int workers = launch->worker_threads > 0
       ? launch->worker_threads
       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  workers = static_cast<int>(
-      std::min<uint64_t>(workers, std::max<uint64_t>(1, state.threadgroups_to_run)));
+  workers = static_cast<int>(std::min<uint64_t>(
+      workers, std::max<uint64_t>(1, state.threadgroups_to_run)));
   try {
     if (workers == 1) {
       work(state);
