@@ -123,6 +123,7 @@ NB_MODULE(_ext, m) {
             bool,
             std::optional<int64_t>,
             std::string,
+            std::optional<int>,
             std::string>>
             rules;
         for (const auto& rule : metal::kKernelRules) {
@@ -133,13 +134,14 @@ NB_MODULE(_ext, m) {
                   ? std::nullopt
                   : std::optional<int64_t>(rule.max_rows),
               metal::kernel_name(rule.kernel),
-              metal::threadgroup_work(rule.kernel));
+              rule.tile == 0 ? std::nullopt : std::optional<int>(rule.tile),
+              metal::threadgroup_work(rule));
         }
         return rules;
       },
       "The Metal kernel selection table (csrc/metal/kernel_selection.h), in "
-      "order: (quantized, transpose, max rows or None, kernel, work of one "
-      "threadgroup).");
+      "order: (quantized, transpose, max rows or None, kernel, tile side or "
+      "None, work of one threadgroup).");
 
   m.def(
       "cpu_threads",

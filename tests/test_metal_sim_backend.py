@@ -18,6 +18,7 @@ from conftest import (
     reference_qmm,
     simulator_launches,
 )
+from mlx_qmm.metal_kernels import host_name, select_kernel
 
 pytestmark = metal_sim.needs_compiler()
 
@@ -45,11 +46,7 @@ def test_dense_on_the_simulator(
     x = mx.random.normal(x_shape).astype(dtype)
     w = mx.random.normal((n, k) if transpose else (k, n)).astype(dtype)
     b = mx.random.normal((n,)).astype(dtype) if bias else None
-    rows = x.size // k
-    if transpose and rows == 1:
-        kernel = f"dense_gemv_{dtype_name}"
-    else:
-        kernel = f"dense_gemm_{'t' if transpose else 'n'}_{dtype_name}"
+    kernel = host_name(select_kernel(False, transpose, x.size // k), dtype_name)
     before = simulator_launches(kernel)
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=b))
     assert simulator_launches(kernel) == before + 1
@@ -86,24 +83,25 @@ def test_qmv_affine_on_the_simulator(
 @pytest.mark.parametrize("group_size", SUPPORTED_GROUP_SIZES)
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.parametrize("rows", [20, 37], ids=["tile32", "tile64"])
 def test_qmm_affine_on_the_simulator(
-    metal_sim_backend, bits, group_size, dtype_name, transpose, seed
+    metal_sim_backend, bits, group_size, dtype_name, transpose, rows, seed
 ):
-    """Every qmm_affine instantiation, with partial tiles in M (37 rows) and
-    in N (x @ w.T: N = 70) or K (x @ w: K = 70)."""
+    """Every qmm_affine instantiation, both tiles, with partial tiles in M
+    and in N (x @ w.T: N = 70; x @ w, 64-tile: N = 96 at group size 32) or
+    K (x @ w: K = 70)."""
     dtype = DTYPES[dtype_name]
     if transpose:
         n, k = 70, 3 * group_size
         shape = (n, k)
     else:
-        n, k = 2 * group_size, 70
+        n, k = 3 * group_size, 70
         shape = (k, n)
     wq, scales, biases, w_hat = random_quantized(shape, group_size, bits, dtype)
-    x = mx.random.normal((37, k)).astype(dtype)
+    x = mx.random.normal((rows, k)).astype(dtype)
     bias = mx.random.normal((n,)).astype(dtype)
-    kernel = (
-        f"qmm_affine_{'t' if transpose else 'n'}_{dtype_name}_gs_{group_size}_b_{bits}"
-    )
+    rule = select_kernel(True, transpose, rows)
+    kernel = host_name(rule, dtype_name, group_size, bits)
     before = simulator_launches(kernel)
     out = evaluate_poisoned(
         mlx_qmm.quantized_matmul(
@@ -122,27 +120,32 @@ def strided(a: mx.array) -> mx.array:
     return wide[..., ::2]
 
 
-# (x shape, w shape, transpose, kernel prefix): batched w, broadcast batch
-# axes on either side, one row of x per batch (the matrix-vector kernels).
+def rows_of(x_shape: tuple[int, ...]) -> int:
+    return x_shape[-2] if len(x_shape) > 1 else 1
+
+
+# (x shape, w shape, transpose): batched w, broadcast batch axes on either
+# side, one row of x per batch (the matrix-vector kernels), both tiles.
 DENSE_BATCHED = [
-    ((2, 4, 32), (2, 32, 16), False, "dense_gemm_n"),
-    ((3, 1, 40), (3, 24, 40), True, "dense_gemv"),
-    ((5, 40), (2, 1, 24, 40), True, "dense_gemm_t"),
-    ((4, 1, 2, 33), (3, 24, 33), True, "dense_gemm_t"),
+    ((2, 4, 32), (2, 32, 16), False),
+    ((3, 1, 40), (3, 24, 40), True),
+    ((5, 40), (2, 1, 24, 40), True),
+    ((4, 1, 2, 33), (3, 24, 33), True),
+    ((2, 40, 32), (2, 32, 16), False),
 ]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,transpose,kernel", DENSE_BATCHED)
+@pytest.mark.parametrize("x_shape,w_shape,transpose", DENSE_BATCHED)
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 def test_dense_batched_on_the_simulator(
-    metal_sim_backend, x_shape, w_shape, transpose, kernel, dtype_name, seed
+    metal_sim_backend, x_shape, w_shape, transpose, dtype_name, seed
 ):
     dtype = DTYPES[dtype_name]
     x = mx.random.normal(x_shape).astype(dtype)
     w = mx.random.normal(w_shape).astype(dtype)
     bias = mx.random.normal((w_shape[-2] if transpose else w_shape[-1],))
     bias = bias.astype(dtype)
-    name = f"{kernel}_{dtype_name}"
+    name = host_name(select_kernel(False, transpose, rows_of(x_shape)), dtype_name)
     before = simulator_launches(name)
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=bias))
     assert simulator_launches(name) == before + 1
@@ -151,19 +154,20 @@ def test_dense_batched_on_the_simulator(
     assert_close(out, ref, dtype, seed)
 
 
-# (x shape, w shape before packing, transpose, kernel prefix).
+# (x shape, w shape before packing, transpose).
 QUANTIZED_BATCHED = [
-    ((2, 3, 64), (2, 16, 64), True, "qmm_affine_t"),
-    ((1, 1, 128), (3, 40, 128), True, "qmv_affine"),
-    ((4, 1, 2, 64), (2, 64, 64), False, "qmm_affine_n"),
-    ((6, 128), (2, 1, 20, 128), True, "qmm_affine_t"),
+    ((2, 3, 64), (2, 16, 64), True),
+    ((1, 1, 128), (3, 40, 128), True),
+    ((4, 1, 2, 64), (2, 64, 64), False),
+    ((6, 128), (2, 1, 20, 128), True),
+    ((2, 40, 64), (2, 16, 64), True),
 ]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,transpose,kernel", QUANTIZED_BATCHED)
+@pytest.mark.parametrize("x_shape,w_shape,transpose", QUANTIZED_BATCHED)
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 def test_quantized_batched_on_the_simulator(
-    metal_sim_backend, x_shape, w_shape, transpose, kernel, dtype_name, seed
+    metal_sim_backend, x_shape, w_shape, transpose, dtype_name, seed
 ):
     dtype = DTYPES[dtype_name]
     group_size, bits = 64, 4
@@ -171,7 +175,8 @@ def test_quantized_batched_on_the_simulator(
     x = mx.random.normal(x_shape).astype(dtype)
     n = w_shape[-2] if transpose else w_shape[-1]
     bias = mx.random.normal((n,)).astype(dtype)
-    name = f"{kernel}_{dtype_name}_gs_{group_size}_b_{bits}"
+    rule = select_kernel(True, transpose, rows_of(x_shape))
+    name = host_name(rule, dtype_name, group_size, bits)
     before = simulator_launches(name)
     out = evaluate_poisoned(
         mlx_qmm.quantized_matmul(
@@ -193,10 +198,10 @@ def test_views_on_the_simulator(metal_sim_backend, seed):
     x = mx.random.normal((k, 5)).T
     w = mx.random.normal((k, n)).T
     bias = strided(mx.random.normal((n,)))
-    before = simulator_launches("dense_gemm_t_float32")
+    before = simulator_launches("dense_gemm_t_float32_tile_32")
     copies = simulator_launches("strided_copy_32")
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
-    assert simulator_launches("dense_gemm_t_float32") == before + 1
+    assert simulator_launches("dense_gemm_t_float32_tile_32") == before + 1
     assert simulator_launches("strided_copy_32") == copies + 3
     assert_close(out, reference_qmm(x, w, True, bias), mx.float32, seed)
     # The same in float16, where the copy moves 16-bit elements.
@@ -211,9 +216,9 @@ def test_views_on_the_simulator(metal_sim_backend, seed):
     out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
     assert_close(out, reference_qmm(x, w, True, bias), mx.float32, seed)
     x = mx.broadcast_to(mx.random.normal((1, 2, k)), (4, 2, k))
-    before = simulator_launches("dense_gemm_t_float32")
+    before = simulator_launches("dense_gemm_t_float32_tile_32")
     out = evaluate_poisoned(mlx_qmm.matmul(x, w))
-    assert simulator_launches("dense_gemm_t_float32") == before + 1
+    assert simulator_launches("dense_gemm_t_float32_tile_32") == before + 1
     assert_close(out, reference_qmm(x, w, True), mx.float32, seed)
     # Quantized: a row slice of the packed weights (an offset into its
     # buffer), strided scales, a broadcast x batch.
@@ -225,7 +230,9 @@ def test_views_on_the_simulator(metal_sim_backend, seed):
     )
     w_ref = mx.dequantize(wq[n:], s, biases[n:], 64, 4)
     assert_close(out, reference_qmm(x, w_ref, True), mx.float32, seed)
-    assert ext.metal_simulator_last_launch()[0] == "qmm_affine_t_float32_gs_64_b_4"
+    assert (
+        ext.metal_simulator_last_launch()[0] == "qmm_affine_t_float32_gs_64_b_4_tile_32"
+    )
 
 
 def test_backend_info_reports_metal_sim(metal_sim_backend):

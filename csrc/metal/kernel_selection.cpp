@@ -10,11 +10,11 @@
 
 namespace mlx_qmm::metal {
 
-MetalKernel select_kernel(bool quantized, bool transpose, int64_t rows) {
+const KernelRule& select_kernel(bool quantized, bool transpose, int64_t rows) {
   for (const auto& rule : kKernelRules) {
     if (rule.quantized == quantized && rule.transpose == transpose &&
         rows <= rule.max_rows) {
-      return rule.kernel;
+      return rule;
     }
   }
   throw std::logic_error("[select_kernel] kKernelRules has no rule");
@@ -34,9 +34,9 @@ std::string kernel_name(MetalKernel kernel) {
   return "";
 }
 
-std::string threadgroup_work(MetalKernel kernel) {
+std::string threadgroup_work(const KernelRule& rule) {
   using std::to_string;
-  switch (kernel) {
+  switch (rule.kernel) {
     case MetalKernel::QmvAffine: {
       namespace qmv = qmm::qmv_affine;
       return to_string(qmv::kRowsPerThreadgroup) + " outputs of one row (" +
@@ -54,11 +54,13 @@ std::string threadgroup_work(MetalKernel kernel) {
     case MetalKernel::QmmAffine:
     case MetalKernel::DenseGemm: {
       namespace tiled = qmm::tiled_matmul;
-      return to_string(tiled::kTileM) + " x " + to_string(tiled::kTileN) +
+      const int fragments = tiled::fragments_per_simdgroup(rule.tile);
+      return to_string(rule.tile) + " x " + to_string(rule.tile) +
           " output tile (" + to_string(tiled::kSimdgroupsM) + " x " +
-          to_string(tiled::kSimdgroupsN) + " SIMD groups of " +
-          to_string(tiled::kFragment) + " x " + to_string(tiled::kFragment) +
-          " simdgroup_matrix fragments), K in steps of " +
+          to_string(tiled::kSimdgroupsN) + " SIMD groups, each " +
+          to_string(fragments) + " x " + to_string(fragments) +
+          " simdgroup_matrix fragments of " + to_string(tiled::kFragment) +
+          " x " + to_string(tiled::kFragment) + "), K in steps of " +
           to_string(tiled::kTileK);
     }
   }

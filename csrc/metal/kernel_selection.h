@@ -15,13 +15,16 @@
 //     each lane streams its own stretch of packed words (16 bytes and more
 //     per load) and reads each scale and bias once; x is staged once per
 //     threadgroup. One pass over w, nothing reused, nothing recomputed.
-//   - qmm_affine / dense_gemm (everything else): 32 x 32 output tiles,
-//     K in steps of 32 (one packed block, which never straddles a group),
-//     w dequantized into threadgroup memory once per tile and used by all
-//     32 rows of the tile. With one row tile (M <= 32) w is read once in
-//     all; beyond, once per 32 rows of x. For x @ w the packed axis is N,
-//     so there is no contiguous K run per output to stream: the tiled
-//     kernel serves x @ w at every M.
+//   - qmm_affine / dense_gemm (everything else): square output tiles, K in
+//     steps of 32 (one packed block, which never straddles a group), w
+//     dequantized into threadgroup memory once per tile and used by all
+//     rows of the tile. w is read once per tile of rows of x and x once
+//     per tile of columns. Up to 32 rows, a 32 x 32 tile reads w once in
+//     all, and a larger one would leave rows of its multiply empty; beyond,
+//     64 x 64 tiles halve both re-reads (and the threadgroups' share of
+//     barriers and tile loads) for each multiply-accumulate. For x @ w the
+//     packed axis is N, so there is no contiguous K run per output to
+//     stream: the tiled kernel serves x @ w at every M.
 // The bits, the group size and the dtype choose the instantiation, not the
 // kernel: the packed format is made of 32-value blocks of `bits` words at
 // every bit width, and N and K only size the grid (edges are guarded).
@@ -32,6 +35,8 @@
 #include <limits>
 #include <string>
 
+#include "kernels/metal/tiled_matmul_params.h"
+
 namespace mlx_qmm::metal {
 
 enum class MetalKernel { QmvAffine, QmmAffine, DenseGemv, DenseGemm };
@@ -41,6 +46,7 @@ struct KernelRule {
   bool transpose; // x @ w.T
   int64_t max_rows; // the rule serves M (rows of x per batch) <= max_rows
   MetalKernel kernel;
+  int tile; // output tile side of the tiled kernels; 0 for the others
 };
 
 inline constexpr int64_t kAnyRows = std::numeric_limits<int64_t>::max();
@@ -50,22 +56,33 @@ inline constexpr int64_t kAnyRows = std::numeric_limits<int64_t>::max();
 // once per 32 rows, move fewer bytes.
 inline constexpr int64_t kMatrixVectorMaxRows = 1;
 
+// Rows of x up to which the tiled kernels use the small tile.
+inline constexpr int64_t kSmallTileMaxRows = qmm::tiled_matmul::kSmallTile;
+
+inline constexpr int kSmallTile = qmm::tiled_matmul::kSmallTile;
+inline constexpr int kLargeTile = qmm::tiled_matmul::kLargeTile;
+
 // In order; the first rule that matches serves.
 inline constexpr KernelRule kKernelRules[] = {
-    {true, true, kMatrixVectorMaxRows, MetalKernel::QmvAffine},
-    {true, true, kAnyRows, MetalKernel::QmmAffine},
-    {true, false, kAnyRows, MetalKernel::QmmAffine},
-    {false, true, kMatrixVectorMaxRows, MetalKernel::DenseGemv},
-    {false, true, kAnyRows, MetalKernel::DenseGemm},
-    {false, false, kAnyRows, MetalKernel::DenseGemm},
+    {true, true, kMatrixVectorMaxRows, MetalKernel::QmvAffine, 0},
+    {true, true, kSmallTileMaxRows, MetalKernel::QmmAffine, kSmallTile},
+    {true, true, kAnyRows, MetalKernel::QmmAffine, kLargeTile},
+    {true, false, kSmallTileMaxRows, MetalKernel::QmmAffine, kSmallTile},
+    {true, false, kAnyRows, MetalKernel::QmmAffine, kLargeTile},
+    {false, true, kMatrixVectorMaxRows, MetalKernel::DenseGemv, 0},
+    {false, true, kSmallTileMaxRows, MetalKernel::DenseGemm, kSmallTile},
+    {false, true, kAnyRows, MetalKernel::DenseGemm, kLargeTile},
+    {false, false, kSmallTileMaxRows, MetalKernel::DenseGemm, kSmallTile},
+    {false, false, kAnyRows, MetalKernel::DenseGemm, kLargeTile},
 };
 
-MetalKernel select_kernel(bool quantized, bool transpose, int64_t rows);
+const KernelRule& select_kernel(bool quantized, bool transpose, int64_t rows);
 
 // "qmv_affine", "qmm_affine", ...
 std::string kernel_name(MetalKernel kernel);
 
-// The work of one threadgroup, in words, from the kernels' shape constants.
-std::string threadgroup_work(MetalKernel kernel);
+// The work of one threadgroup of `rule`'s kernel, in words, from the
+// kernels' shape constants.
+std::string threadgroup_work(const KernelRule& rule);
 
 } // namespace mlx_qmm::metal

@@ -270,6 +270,7 @@ LaunchPlan plan_dense_gemv(
 // biases][, bias]. `kernel` and `instantiation` name it.
 LaunchPlan plan_tiled_matmul(
     const MatmulLayout& layout,
+    int tile,
     std::string kernel,
     std::string source,
     std::string instantiation,
@@ -281,8 +282,8 @@ LaunchPlan plan_tiled_matmul(
   plan.source = std::move(source);
   plan.instantiation = std::move(instantiation);
   plan.grid = {
-      ceil_div(layout.n, tiled::kTileN),
-      ceil_div(layout.rows, tiled::kTileM),
+      ceil_div(layout.n, tile),
+      ceil_div(layout.rows, tile),
       static_cast<uint32_t>(layout.batches)};
   plan.threadgroup = {tiled::kThreads, 1, 1};
   std::vector<int> inputs = {tiled::kBufferX, tiled::kBufferW};
@@ -324,15 +325,19 @@ std::optional<LaunchPlan> plan_dense_matmul(
     return std::nullopt;
   }
   const auto layout = layout_matmul(inputs, out, 2);
-  if (select_kernel(false, transpose, layout.rows) == MetalKernel::DenseGemv) {
+  const auto& rule = select_kernel(false, transpose, layout.rows);
+  if (rule.kernel == MetalKernel::DenseGemv) {
     return plan_dense_gemv(layout, *type, has_bias);
   }
+  const std::string tile = std::to_string(rule.tile);
   return plan_tiled_matmul(
       layout,
-      std::string("dense_gemm_") + (transpose ? "t_" : "n_") + type->host,
+      rule.tile,
+      std::string("dense_gemm_") + (transpose ? "t_" : "n_") + type->host +
+          "_tile_" + tile,
       "dense",
       "qmm::dense_gemm::dense_gemm_kernel<" + type->metal + ", " +
-          bool_name(transpose) + ">",
+          bool_name(transpose) + ", " + tile + ">",
       false,
       has_bias);
 }
@@ -349,18 +354,21 @@ std::optional<LaunchPlan> plan_quantized_matmul(
     return std::nullopt;
   }
   const auto layout = layout_matmul(inputs, out, 4);
-  if (select_kernel(true, transpose, layout.rows) == MetalKernel::QmvAffine) {
+  const auto& rule = select_kernel(true, transpose, layout.rows);
+  if (rule.kernel == MetalKernel::QmvAffine) {
     return plan_qmv_affine(layout, *type, group_size, bits, has_bias);
   }
-  const std::string suffix = type->host + "_gs_" + std::to_string(group_size) +
-      "_b_" + std::to_string(bits);
+  const std::string tile = std::to_string(rule.tile);
   return plan_tiled_matmul(
       layout,
-      std::string("qmm_affine_") + (transpose ? "t_" : "n_") + suffix,
+      rule.tile,
+      std::string("qmm_affine_") + (transpose ? "t_" : "n_") + type->host +
+          "_gs_" + std::to_string(group_size) + "_b_" + std::to_string(bits) +
+          "_tile_" + tile,
       "quantized",
       "qmm::qmm_affine::qmm_affine_kernel<" + type->metal + ", " +
           std::to_string(group_size) + ", " + std::to_string(bits) + ", " +
-          bool_name(transpose) + ">",
+          bool_name(transpose) + ", " + tile + ">",
       true,
       has_bias);
 }

@@ -50,7 +50,7 @@ namespace dense_gemm {
 
 constant bool has_bias [[function_constant(kHasBiasConstant)]];
 
-template <typename T, bool transpose>
+template <typename T, bool transpose, int tile>
 [[kernel]] void dense_gemm_kernel(
     const device T* x [[buffer(kBufferX)]],
     const device T* w [[buffer(kBufferW)]],
@@ -63,13 +63,11 @@ template <typename T, bool transpose>
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint thread_index [[thread_index_in_threadgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
-  threadgroup float x_tile[kTileM * kTileStride];
-  threadgroup float w_tile[kTileK * kTileStride];
-  threadgroup float y_tile[kTileM * kTileStride];
+  threadgroup float tiles[threadgroup_floats(tile)];
   const constant int64_t* offsets =
       batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
-  const DenseTileLoader<T, transpose> loader{w + offsets[kOffsetW], N, K};
-  tiled_matmul::tiled_matmul<T>(
+  const DenseTileLoader<T, transpose, tile> loader{w + offsets[kOffsetW], N, K};
+  tiled_matmul::tiled_matmul<tile, T>(
       x + offsets[kOffsetX],
       loader,
       bias,
@@ -78,7 +76,7 @@ template <typename T, bool transpose>
       N,
       K,
       has_bias,
-      {x_tile, w_tile, y_tile},
+      tiles,
       threadgroup_id,
       thread_index,
       simd_group);
@@ -91,14 +89,19 @@ template <typename T, bool transpose>
 // own instantiation.
 #ifndef QMM_SINGLE_KERNEL
 
-// Host names: dense_gemm_{t,n}_<dtype> (t: x @ w.T) and dense_gemv_<dtype>.
-#define QMM_INSTANTIATE_DENSE(type_name, type)        \
-  QMM_INSTANTIATE_KERNEL(                             \
-      "dense_gemm_t_" #type_name,                     \
-      qmm::dense_gemm::dense_gemm_kernel<type, true>) \
-  QMM_INSTANTIATE_KERNEL(                             \
-      "dense_gemm_n_" #type_name,                     \
-      qmm::dense_gemm::dense_gemm_kernel<type, false>)
+// Host names: dense_gemm_{t,n}_<dtype>_tile_{32,64} (t: x @ w.T) and
+// dense_gemv_<dtype>.
+#define QMM_INSTANTIATE_DENSE_GEMM(type_name, type, tile)   \
+  QMM_INSTANTIATE_KERNEL(                                   \
+      "dense_gemm_t_" #type_name "_tile_" #tile,            \
+      qmm::dense_gemm::dense_gemm_kernel<type, true, tile>) \
+  QMM_INSTANTIATE_KERNEL(                                   \
+      "dense_gemm_n_" #type_name "_tile_" #tile,            \
+      qmm::dense_gemm::dense_gemm_kernel<type, false, tile>)
+
+#define QMM_INSTANTIATE_DENSE(type_name, type)    \
+  QMM_INSTANTIATE_DENSE_GEMM(type_name, type, 32) \
+  QMM_INSTANTIATE_DENSE_GEMM(type_name, type, 64)
 
 QMM_INSTANTIATE_DENSE(float32, float)
 QMM_INSTANTIATE_DENSE(float16, half)

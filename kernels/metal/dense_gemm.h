@@ -5,7 +5,8 @@
 //
 // The w tile is copied from w by all threads, [k][n] in the tile: for
 // x @ w.T consecutive threads read consecutive k of one row of w, for x @ w
-// consecutive n of one row, so each warp-sized run of loads is contiguous.
+// consecutive n of one row, so each SIMD-group-sized run of loads is
+// contiguous.
 
 #pragma once
 
@@ -18,7 +19,7 @@ namespace dense_gemm {
 
 using namespace tiled_matmul;
 
-template <typename T, bool transpose>
+template <typename T, bool transpose, int tile>
 struct DenseTileLoader {
   const device T* w;
   int N;
@@ -29,16 +30,18 @@ struct DenseTileLoader {
       const int n0,
       const int k0,
       const uint thread_index) const {
-    for (int i = thread_index; i < kTileK * kTileN; i += kThreads) {
-      // The fast index runs along w's rows.
-      const int fast = i % 32;
-      const int slow = i / 32;
+    constexpr int kStride = tile_stride(tile);
+    // The fast index runs along w's rows: k for x @ w.T, n for x @ w.
+    constexpr int kFast = transpose ? kTileK : tile;
+    for (int i = thread_index; i < kTileK * tile; i += kThreads) {
+      const int fast = i % kFast;
+      const int slow = i / kFast;
       const int k = transpose ? fast : slow;
       const int n = transpose ? slow : fast;
       const bool inside = k0 + k < K && n0 + n < N;
       const int64_t at = transpose ? int64_t(n0 + n) * K + k0 + k
                                    : int64_t(k0 + k) * N + n0 + n;
-      w_tile[k * kTileStride + n] = inside ? float(w[at]) : 0.0f;
+      w_tile[k * kStride + n] = inside ? float(w[at]) : 0.0f;
     }
   }
 };

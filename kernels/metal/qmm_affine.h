@@ -3,12 +3,15 @@
 // Tiled affine quantized matmul for more rows of x (see tiled_matmul.h for
 // the tile loop): y = x @ dequantize(w).T (transpose) or x @ dequantize(w).
 //
-// The w tile is dequantized straight from the packed weights: 32 threads each
-// take one 32-value block, [k][n] in the tile whichever way w is packed. For
-// x @ w.T block j is row n0 + j of w (packed along K) and fills column j; for
-// x @ w it is row k0 + j of w (packed along N) and fills row j. A block lies
-// in one quantization group, so it needs one scale and one bias, and w,
-// scales and biases are each read once per tile of rows.
+// The w tile is dequantized straight from the packed weights, one thread
+// per 32-value block, [k][n] in the tile whichever way w is packed. For
+// x @ w.T block j is row n0 + j of w (packed along K), values k0..k0+31,
+// and fills column j; for x @ w w is packed along N, and block j is row
+// k0 + j / (tile / 32) of w, values n0 + 32 * (j % (tile / 32)) onwards,
+// filling that stretch of row j / (tile / 32). Either way there are `tile`
+// blocks (kTileK = 32). A block lies in one quantization group, so it needs
+// one scale and one bias, and w, scales and biases are each read once per
+// tile of rows.
 
 #pragma once
 
@@ -22,7 +25,7 @@ namespace qmm_affine {
 
 using namespace tiled_matmul;
 
-template <typename T, int group_size, int bits, bool transpose>
+template <typename T, int group_size, int bits, bool transpose, int tile>
 struct AffineTileLoader {
   const device uint32_t* w;
   const device T* scales;
@@ -35,20 +38,25 @@ struct AffineTileLoader {
       const int n0,
       const int k0,
       const uint thread_index) const {
-    if (thread_index >= 32) {
+    constexpr int kStride = tile_stride(tile);
+    constexpr int kBlocksPerRow = tile / 32; // x @ w: blocks per tile row
+    if (thread_index >= uint(tile)) {
       return;
     }
     const int block = int(thread_index);
-    // The block's row of w, and where the block starts in it.
-    const int row = transpose ? n0 + block : k0 + block;
+    // The block's row of w, where the block starts in it, and where its
+    // values go in the tile: value c at out[c * value_stride].
+    const int row = transpose ? n0 + block : k0 + block / kBlocksPerRow;
     const int rows = transpose ? N : K;
     const int row_length = transpose ? K : N; // values
-    const int start = transpose ? k0 : n0;
-    // Block value c is element (c, block) of the tile for x @ w.T and
-    // (block, c) for x @ w.
-    const int value_stride = transpose ? kTileStride : 1;
-    threadgroup float* out = w_tile + (transpose ? block : block * kTileStride);
-    if (row >= rows) {
+    const int start = transpose ? k0 : n0 + 32 * (block % kBlocksPerRow);
+    const int value_stride = transpose ? kStride : 1;
+    threadgroup float* out = w_tile +
+        (transpose ? block
+                   : (block / kBlocksPerRow) * kStride +
+                 32 * (block % kBlocksPerRow));
+    // Past the last row, or (x @ w, a 64-tile) past the end of a row.
+    if (row >= rows || start >= row_length) {
       for (int c = 0; c < 32; ++c) {
         out[c * value_stride] = 0.0f;
       }

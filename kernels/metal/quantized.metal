@@ -58,7 +58,7 @@ namespace qmm_affine {
 
 constant bool has_bias [[function_constant(kHasBiasConstant)]];
 
-template <typename T, int group_size, int bits, bool transpose>
+template <typename T, int group_size, int bits, bool transpose, int tile>
 [[kernel]] void qmm_affine_kernel(
     const device T* x [[buffer(kBufferX)]],
     const device uint32_t* w [[buffer(kBufferW)]],
@@ -73,18 +73,16 @@ template <typename T, int group_size, int bits, bool transpose>
     uint3 threadgroup_id [[threadgroup_position_in_grid]],
     uint thread_index [[thread_index_in_threadgroup]],
     uint simd_group [[simdgroup_index_in_threadgroup]]) {
-  threadgroup float x_tile[kTileM * kTileStride];
-  threadgroup float w_tile[kTileK * kTileStride];
-  threadgroup float y_tile[kTileM * kTileStride];
+  threadgroup float tiles[threadgroup_floats(tile)];
   const constant int64_t* offsets =
       batch_offsets + threadgroup_id.z * kOffsetsPerBatch;
-  const AffineTileLoader<T, group_size, bits, transpose> loader{
+  const AffineTileLoader<T, group_size, bits, transpose, tile> loader{
       w + offsets[kOffsetW],
       scales + offsets[kOffsetScales],
       biases + offsets[kOffsetBiases],
       N,
       K};
-  tiled_matmul::tiled_matmul<T>(
+  tiled_matmul::tiled_matmul<tile, T>(
       x + offsets[kOffsetX],
       loader,
       bias,
@@ -93,7 +91,7 @@ template <typename T, int group_size, int bits, bool transpose>
       N,
       K,
       has_bias,
-      {x_tile, w_tile, y_tile},
+      tiles,
       threadgroup_id,
       thread_index,
       simd_group);
@@ -107,17 +105,24 @@ template <typename T, int group_size, int bits, bool transpose>
 #ifndef QMM_SINGLE_KERNEL
 
 // Host names: qmv_affine_<dtype>_gs_<group size>_b_<bits> and
-// qmm_affine_{t,n}_<dtype>_gs_<group size>_b_<bits> (t: x @ w.T).
-#define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)       \
-  QMM_INSTANTIATE_KERNEL(                                               \
-      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,          \
-      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)       \
-  QMM_INSTANTIATE_KERNEL(                                               \
-      "qmm_affine_t_" #type_name "_gs_" #group_size "_b_" #bits,        \
-      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, true>) \
-  QMM_INSTANTIATE_KERNEL(                                               \
-      "qmm_affine_n_" #type_name "_gs_" #group_size "_b_" #bits,        \
-      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, false>)
+// qmm_affine_{t,n}_<dtype>_gs_<group size>_b_<bits>_tile_{32,64}
+// (t: x @ w.T).
+#define QMM_INSTANTIATE_QMM_AFFINE(type_name, type, group_size, bits, tile)   \
+  QMM_INSTANTIATE_KERNEL(                                                     \
+      "qmm_affine_t_" #type_name "_gs_" #group_size "_b_" #bits               \
+      "_tile_" #tile,                                                         \
+      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, true, tile>) \
+  QMM_INSTANTIATE_KERNEL(                                                     \
+      "qmm_affine_n_" #type_name "_gs_" #group_size "_b_" #bits               \
+      "_tile_" #tile,                                                         \
+      qmm::qmm_affine::qmm_affine_kernel<type, group_size, bits, false, tile>)
+
+#define QMM_INSTANTIATE_AFFINE(type_name, type, group_size, bits)   \
+  QMM_INSTANTIATE_KERNEL(                                           \
+      "qmv_affine_" #type_name "_gs_" #group_size "_b_" #bits,      \
+      qmm::qmv_affine::qmv_affine_kernel<type, group_size, bits>)   \
+  QMM_INSTANTIATE_QMM_AFFINE(type_name, type, group_size, bits, 32) \
+  QMM_INSTANTIATE_QMM_AFFINE(type_name, type, group_size, bits, 64)
 
 #define QMM_INSTANTIATE_AFFINE_BITS(type_name, type, group_size) \
   QMM_INSTANTIATE_AFFINE(type_name, type, group_size, 1)         \
