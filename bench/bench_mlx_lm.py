@@ -15,6 +15,7 @@ the median over --repeats runs after a warm-up run. Needs mlx-lm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -43,7 +44,8 @@ def random_llama(args, dtype):
     }
     model = llama.Model(llama.ModelArgs.from_dict(config))
     model.set_dtype(dtype)
-    quantize_model(model, config, args.group_size, args.bits)
+    with contextlib.redirect_stdout(sys.stderr):  # mlx-lm prints bits per weight
+        quantize_model(model, config, args.group_size, args.bits)
     mx.eval(model.parameters())
     return model, config
 
