@@ -29,7 +29,7 @@ import mlx_qmm
 import mlx_qmm.nn as qnn
 import numpy as np
 import pytest
-from conftest import METAL_SIM, TOLERANCE, assert_close, evaluate_poisoned, rel_error
+from conftest import METAL_SIM, TOLERANCE, assert_close, evaluate_poisoned
 from mlx.utils import tree_flatten, tree_map
 
 # Fail, never download, if anything below reaches for the Hugging Face Hub.
@@ -252,9 +252,9 @@ def reference_logits(model: nn.Module, inputs: mx.array) -> mx.array:
 # output to the model's dtype; where ours and the reference round a value to
 # neighbouring half-precision numbers the difference travels on through the
 # following layers. Measured on these models (relative to the reference's
-# norm): float32 about 1e-6, float16 about 1e-3, bfloat16 about 1e-2, the
-# dtype's rounding accumulated over a few dozen roundings, so the bound is
-# twice the per-op tolerance.
+# norm): float32 up to 8e-7, float16 up to 8e-4, bfloat16 up to 3.5e-3 (stock's
+# own half-precision logits are 5e-3 and 4e-2 away from the same reference), so
+# the bound is twice the per-op tolerance.
 LOGITS_SCALE = 2.0
 
 # ---------------------------------------------------------------------------
@@ -576,6 +576,8 @@ def test_gradients_match_stock(family, seed):
     ours = gradients()
     assert ours.keys() == stock.keys()
     for key in stock:
+        # The backward pass crosses the same layers as the logits (measured:
+        # up to 2e-6).
         assert_close(ours[key], stock[key], mx.float32, seed, scale=LOGITS_SCALE)
 
 
@@ -585,7 +587,8 @@ LORA_FAMILIES = ["llama"] if METAL_SIM else ["llama", "qwen2", "phi3", "gemma"]
 @pytest.mark.parametrize("family", LORA_FAMILIES)
 def test_lora_training_matches_stock(family, seed):
     """mlx-lm's LoRA layers over a quantized base, trained with Adam on
-    mlx-lm's loss: the same losses step by step with our kernels."""
+    mlx-lm's loss: the same first gradients and the same losses step by step
+    with our kernels."""
     config = family_config(family)
     base = build(config)
     quantize_like_mlx_lm(base, config, 64, 4)
@@ -594,7 +597,7 @@ def test_lora_training_matches_stock(family, seed):
     lengths = mx.array([[1, SEQUENCE], [1, SEQUENCE - 3]])
     steps = 4
 
-    def train(patched: bool) -> list[float]:
+    def train(patched: bool) -> tuple[list[float], dict]:
         model = build(config)
         quantize_like_mlx_lm(model, config, 64, 4)
         model.update(weights)
@@ -614,20 +617,30 @@ def test_lora_training_matches_stock(family, seed):
         loss_and_grad = nn.value_and_grad(
             model, lambda m, b, n: default_loss(m, b, n)[0]
         )
-        losses = []
+        losses, first_grads = [], None
         for _ in range(steps):
             loss, grads = loss_and_grad(model, batch, lengths)
+            first_grads = first_grads or dict(tree_flatten(grads))
             optimizer.update(model, grads)
-            mx.eval(loss, model.parameters(), optimizer.state)
+            mx.eval(loss, model.parameters(), optimizer.state, first_grads)
             losses.append(loss.item())
-        return losses
+        return losses, first_grads
 
-    stock = train(patched=False)
-    ours = train(patched=True)
+    stock, stock_grads = train(patched=False)
+    ours, our_grads = train(patched=True)
     assert stock[-1] < stock[0]  # it does train
-    # Each step's loss carries the float32 rounding differences of every
-    # earlier step's gradients through Adam's update (measured: about 1e-6
-    # relative), so a step may stray ten times the float32 tolerance; the
-    # losses as a whole stay within it.
-    np.testing.assert_allclose(ours, stock, rtol=TOLERANCE[mx.float32] * 10)
-    assert rel_error(mx.array(ours), mx.array(stock)) <= TOLERANCE[mx.float32]
+    # The first step: the forward pass and the gradients of the LoRA weights
+    # through our quantized layers, within float32 rounding.
+    assert abs(ours[0] - stock[0]) <= TOLERANCE[mx.float32] * abs(stock[0])
+    assert our_grads.keys() == stock_grads.keys()
+    for key in stock_grads:
+        assert_close(
+            our_grads[key], stock_grads[key], mx.float32, seed, scale=LOGITS_SCALE
+        )
+    # Later steps: Adam divides each gradient component by its own size, so a
+    # component near zero (lora_a's, while lora_b is still small) steps by
+    # about the learning rate in a direction its float32 rounding decides, and
+    # the two runs' weights drift apart by more than their gradients do.
+    # Measured over 32 seeds: up to 3.5e-5 relative in the fourth step's loss;
+    # with the input gradient of every down_proj cut (stop_gradient), 9e-2 to 1.
+    np.testing.assert_allclose(ours, stock, rtol=1e-3)
