@@ -22,6 +22,7 @@ from conftest import (
     DTYPES,
     SUPPORTED_BITS,
     SUPPORTED_GROUP_SIZES,
+    TOLERANCE,
     assert_close,
     evaluate_poisoned,
     reference_qmm,
@@ -379,7 +380,13 @@ def test_linear_gradients(bias, seed):
     assert (
         g_ours.keys() == g_stock.keys() == ({"weight", "bias"} if bias else {"weight"})
     )
-    assert_close(value_ours, value_stock, mx.float32, seed)
+    # The loss sums terms of both signs that can nearly cancel (about 1 seed in
+    # 80 left it small enough to fail a bound relative to its own value): its
+    # rounding is relative to the sum of the terms' magnitudes.
+    magnitude = mx.abs(stock(x) * cotangent).sum().item()
+    assert abs(value_ours.item() - value_stock.item()) <= (
+        TOLERANCE[mx.float32] * magnitude
+    ), (value_ours, value_stock, seed)
     for key in g_ours:
         evaluate_poisoned(g_ours[key])
         assert g_ours[key].shape == g_stock[key].shape
