@@ -1,4 +1,5 @@
-"""mlx_qmm.nn and mlx_qmm.patch: drop-in parity with mlx.nn's linear layers.
+"""mlx_qmm.nn and mlx_qmm.patch: drop-in parity with mlx.nn's linear and
+embedding layers.
 
 Our layers must look exactly like the stock ones (parameters, shapes, dtypes,
 initialisation, freezing, checkpoints, signatures, isinstance) and compute the
@@ -21,6 +22,7 @@ from conftest import (
     DTYPES,
     SUPPORTED_BITS,
     SUPPORTED_GROUP_SIZES,
+    TOLERANCE,
     assert_close,
     evaluate_poisoned,
     reference_qmm,
@@ -378,7 +380,13 @@ def test_linear_gradients(bias, seed):
     assert (
         g_ours.keys() == g_stock.keys() == ({"weight", "bias"} if bias else {"weight"})
     )
-    assert_close(value_ours, value_stock, mx.float32, seed)
+    # The loss sums terms of both signs that can nearly cancel (about 1 seed in
+    # 80 left it small enough to fail a bound relative to its own value): its
+    # rounding is relative to the sum of the terms' magnitudes.
+    magnitude = mx.abs(stock(x) * cotangent).sum().item()
+    assert abs(value_ours.item() - value_stock.item()) <= (
+        TOLERANCE[mx.float32] * magnitude
+    ), (value_ours, value_stock, seed)
     for key in g_ours:
         evaluate_poisoned(g_ours[key])
         assert g_ours[key].shape == g_stock[key].shape
@@ -634,3 +642,61 @@ def test_quantize_defaults_and_mxfp4(seed):
     ]
     assert model.layers[2].mode == "mxfp4"
     assert mx.array_equal(evaluate_poisoned(model(x)), stock_model(x)).item()
+
+
+# ---------------------------------------------------------------------------
+# Embeddings: the lookup is stock's, as_linear (a tied output projection) ours
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+def test_embedding_as_linear(dtype, seed):
+    dtype = DTYPES[dtype]
+    stock = nn.Embedding(300, 128)
+    stock.set_dtype(dtype)
+    ours = qnn.Embedding(300, 128)
+    ours.update(stock.parameters())
+    ids = mx.random.randint(0, 300, (2, 5))
+    assert mx.array_equal(ours(ids), stock(ids)).item()
+    x = mx.random.normal((2, 5, 128)).astype(dtype)
+    out = evaluate_poisoned(ours.as_linear(x))
+    assert out.dtype == dtype and out.shape == (2, 5, 300)
+    assert_close(out, reference_qmm(x, stock.weight.astype(mx.float32), True), dtype)
+
+    quantized = ours.to_quantized(group_size=32, bits=5)
+    assert type(quantized) is qnn.QuantizedEmbedding
+    stock_quantized = stock.to_quantized(group_size=32, bits=5)
+    assert_same_arrays(flat(quantized.parameters()), flat(stock_quantized.parameters()))
+    assert not flat(quantized.trainable_parameters())
+    assert mx.array_equal(quantized(ids), stock_quantized(ids)).item()
+    out = evaluate_poisoned(quantized.as_linear(x))
+    assert out.dtype == dtype
+    w_hat = dequantized(quantized)
+    assert_close(out, reference_qmm(x, w_hat, True), dtype, seed)
+    if dtype == mx.float32:
+        assert_close(out, stock_quantized.as_linear(x), dtype, seed)
+
+
+def test_patch_embeddings(tmp_path, seed):
+    model = nn.Sequential(nn.Embedding(256, 64), nn.Embedding(256, 64))
+    model.layers[1] = model.layers[1].to_quantized(group_size=64, bits=4)
+    before = {path: m for path, m in model.named_modules()}
+    arrays = flat(model.parameters())
+    mlx_qmm.patch(model)
+    assert [type(m) for m in model.layers] == [qnn.Embedding, qnn.QuantizedEmbedding]
+    after = dict(model.named_modules())
+    assert after.keys() == before.keys()
+    assert all(after[path] is module for path, module in before.items())
+    for key, value in flat(model.parameters()).items():
+        assert value is arrays[key], key
+    x = mx.random.normal((3, 64))
+    out = model.layers[1].as_linear(x) + model.layers[0].as_linear(x)
+    path = tmp_path / "graph.dot"
+    mx.export_to_dot(str(path), out)
+    text = path.read_text()
+    assert "QmmAffineQuantizedMatmul" in text and "QmmDenseMatmul" in text
+    assert_close(
+        evaluate_poisoned(out),
+        reference_qmm(x, dequantized(model.layers[1]) + model.layers[0].weight, True),
+        mx.float32,
+        seed,
+    )

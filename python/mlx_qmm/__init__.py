@@ -1,8 +1,8 @@
 """mlx-qmm: hand-written dense and affine-quantized matmul kernels for MLX.
 
 ``import mlx_qmm`` and call :func:`quantized_matmul` / :func:`matmul`, build
-models from :mod:`mlx_qmm.nn`, or swap our kernels into an existing model with
-:func:`patch`.
+models from :mod:`mlx_qmm.nn`, swap our kernels into an existing model with
+:func:`patch`, or load an mlx-lm model directory onto them with :func:`load`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import nn
 from ._loader import BUILT_AGAINST_MLX
 from .backend import backend_info
+from .models import load
 from .ops import matmul, quantized_matmul
 from .patch import patch
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILT_AGAINST_MLX",
     "backend_info",
+    "load",
     "matmul",
     "nn",
     "patch",

@@ -1,10 +1,13 @@
-"""Drop-in replacements for :class:`mlx.nn.Linear` and
-:class:`mlx.nn.QuantizedLinear` that run on mlx-qmm's kernels.
+"""Drop-in replacements for :class:`mlx.nn.Linear`,
+:class:`mlx.nn.QuantizedLinear`, :class:`mlx.nn.Embedding` and
+:class:`mlx.nn.QuantizedEmbedding` that run on mlx-qmm's kernels.
 
 They subclass the stock layers, so constructor signatures, parameter names,
 shapes, dtypes, initialisation, freezing, ``load_weights``/``save_weights`` and
 ``isinstance`` checks against :mod:`mlx.nn` are exactly the stock ones; only
-the forward pass differs, with the bias fused into the kernel.
+the matrix multiplies differ: the linear layers' forward pass, with the bias
+fused into the kernel, and the embeddings' ``as_linear`` (the output
+projection of language models whose input and output embeddings are tied).
 """
 
 from __future__ import annotations
@@ -84,6 +87,72 @@ class QuantizedLinear(stock_nn.QuantizedLinear):
         )
 
 
+class Embedding(stock_nn.Embedding):
+    """A lookup table for fixed-size embeddings.
+
+    Identical to :class:`mlx.nn.Embedding`; :meth:`as_linear` (the output
+    projection of a model with tied embeddings) is computed by
+    :func:`mlx_qmm.matmul`, and :meth:`to_quantized` returns an
+    :class:`mlx_qmm.nn.QuantizedEmbedding`.
+
+    Args:
+        num_embeddings (int): How many possible discrete tokens can we embed.
+          Usually called the vocabulary size.
+        dims (int): The dimensionality of the embeddings.
+    """
+
+    def as_linear(self, x: mx.array) -> mx.array:
+        """Call the embedding layer as a linear layer: ``x @ weight.T``."""
+        return matmul(x, self["weight"])
+
+    def to_quantized(
+        self,
+        group_size: int | None = None,
+        bits: int | None = None,
+        mode: str = "affine",
+        quantize_input: bool = False,
+    ) -> stock_nn.Module:
+        """Return a :class:`mlx_qmm.nn.QuantizedEmbedding` approximating this
+        layer."""
+        if quantize_input:
+            raise ValueError("Quantized input is not supported.")
+        return QuantizedEmbedding.from_embedding(self, group_size, bits, mode)
+
+
+class QuantizedEmbedding(stock_nn.QuantizedEmbedding):
+    """The same as :class:`Embedding` but with a quantized weight matrix.
+
+    Identical to :class:`mlx.nn.QuantizedEmbedding` (parameters ``weight``,
+    ``scales``, ``biases``, frozen at construction; ``from_embedding``); the
+    lookup is stock's, :meth:`as_linear` is computed by
+    :func:`mlx_qmm.quantized_matmul`.
+
+    Args:
+        num_embeddings (int): How many possible discrete tokens can we embed.
+          Usually called the vocabulary size.
+        dims (int): The dimensionality of the embeddings.
+        group_size (int, optional): The group size of the quantized weight.
+          Default: ``None`` (the mode's default, 64 for affine).
+        bits (int, optional): The bit width of the quantized weight.
+          Default: ``None`` (the mode's default, 4 for affine).
+        mode (str, optional): The quantization method. Default: ``"affine"``.
+    """
+
+    def as_linear(self, x: mx.array) -> mx.array:
+        """Call the embedding layer as a quantized linear layer:
+        ``x @ dequantize(weight).T``."""
+        return quantized_matmul(
+            x,
+            self["weight"],
+            scales=self["scales"],
+            biases=self.get("biases"),
+            transpose=True,
+            group_size=self.group_size,
+            bits=self.bits,
+            mode=self.mode,
+        )
+
+
 def quantize(
     model: stock_nn.Module,
     group_size: int | None = None,
@@ -97,7 +166,10 @@ def quantize(
 
     :func:`mlx.nn.quantize` followed by :func:`mlx_qmm.patch`: every layer
     with a ``to_quantized`` method (or those ``class_predicate`` selects) is
-    quantized, and the quantized linear layers run on our kernels.
+    quantized, and the model's linear and embedding layers (quantized or not)
+    run on our kernels. ``class_predicate`` may return a dict of parameters for
+    ``to_quantized`` per layer (as mlx-lm's loader does for mixed-precision
+    checkpoints).
 
     Args:
         model (mlx.nn.Module): The model to quantize.
@@ -123,4 +195,4 @@ def quantize(
     patch(model)
 
 
-__all__ = ["Linear", "QuantizedLinear", "quantize"]
+__all__ = ["Embedding", "Linear", "QuantizedEmbedding", "QuantizedLinear", "quantize"]

@@ -11,17 +11,22 @@ from . import nn
 _REPLACEMENTS = {
     stock_nn.Linear: nn.Linear,
     stock_nn.QuantizedLinear: nn.QuantizedLinear,
+    stock_nn.Embedding: nn.Embedding,
+    stock_nn.QuantizedEmbedding: nn.QuantizedEmbedding,
 }
 
 ModuleT = TypeVar("ModuleT", bound=stock_nn.Module)
 
 
 def patch(model: ModuleT) -> ModuleT:
-    """Make a model's linear layers run on mlx-qmm's kernels, in place.
+    """Make a model's matrix multiplies run on mlx-qmm's kernels, in place.
 
-    Every module whose type is exactly :class:`mlx.nn.Linear` or
-    :class:`mlx.nn.QuantizedLinear` becomes an :class:`mlx_qmm.nn.Linear` or
-    :class:`mlx_qmm.nn.QuantizedLinear`. The layers keep their identity and
+    Every module whose type is exactly :class:`mlx.nn.Linear`,
+    :class:`mlx.nn.QuantizedLinear`, :class:`mlx.nn.Embedding` or
+    :class:`mlx.nn.QuantizedEmbedding` becomes the :mod:`mlx_qmm.nn` class of
+    the same name (for the embeddings this changes ``as_linear``, the output
+    projection of models with tied embeddings; the lookup stays stock's). The
+    layers keep their identity and
     their arrays (nothing is copied or re-initialised), their frozen state and
     their place in the model, so references held elsewhere (optimizer state,
     tied weights) stay valid. Subclasses of the stock layers are left alone:
