@@ -184,7 +184,7 @@ def primitive_counts(out: mx.array, tmp_path: Path) -> Counter:
     return Counter(re.findall(r'label ="(\w+)"', path.read_text()))
 
 
-def simulator_launches(prefix: str) -> int:
+def launches_with_prefix(prefix: str) -> int:
     launches = mlx_qmm._loader._ext.metal_simulator_launches()
     return sum(n for kernel, n in launches.items() if kernel.startswith(prefix))
 
@@ -316,7 +316,7 @@ def test_patched_logits_match_stock(
     assert mlx_qmm.patch(model) is model
     assert_patched(model, before)
 
-    launches = simulator_launches("qmm_affine_t")
+    launches = launches_with_prefix("qmm_affine_t")
     logits = model(inputs)
     primitives = primitive_counts(logits, tmp_path)
     assert primitives["QmmAffineQuantizedMatmul"] == quantized_matmuls(model)
@@ -325,7 +325,7 @@ def test_patched_logits_match_stock(
     assert logits.shape == (2, SEQUENCE, VOCAB) and logits.dtype == dtype
     assert_close(logits, reference, dtype, seed, scale=LOGITS_SCALE)
     if METAL_SIM:
-        assert simulator_launches("qmm_affine_t") == launches + quantized_matmuls(model)
+        assert launches_with_prefix("qmm_affine_t") == launches + quantized_matmuls(model)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -341,7 +341,7 @@ def test_greedy_generation_is_identical(family, tmp_path, seed):
 
     stock = mlx_lm.generate(model, tokenizer, prompt, max_tokens=GENERATED_TOKENS)
     mlx_qmm.patch(model)
-    launches = simulator_launches("qmv_affine")
+    launches = launches_with_prefix("qmv_affine")
     ours = mlx_lm.generate(model, tokenizer, prompt, max_tokens=GENERATED_TOKENS)
     assert ours == stock
     # The end-of-sequence token lies outside the model's vocabulary, so every
@@ -351,7 +351,7 @@ def test_greedy_generation_is_identical(family, tmp_path, seed):
         # Each token after the first is one row through every quantized
         # matmul: the matrix-vector kernel.
         decode_steps = GENERATED_TOKENS - 1
-        assert simulator_launches("qmv_affine") >= (
+        assert launches_with_prefix("qmv_affine") >= (
             launches + decode_steps * quantized_matmuls(model)
         )
 
