@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "csrc/backend_info.h"
-#include "csrc/cpu/panel_matmul.h"
+#include "csrc/cpu/isa.h"
+#include "csrc/cpu/kernels.h"
+#include "csrc/cpu/matmul_driver.h"
 #include "csrc/cpu/thread_pool.h"
 #include "csrc/metal/simulator_bridge.h"
 #include "csrc/ops.h"
@@ -92,6 +94,16 @@ NB_MODULE(_ext, m) {
       &mlx_qmm::cpu::concurrency,
       "Threads the CPU kernels spread their work over.");
 
+  m.def(
+      "cpu_isa",
+      []() { return std::string(mlx_qmm::cpu::active_kernels().name); },
+      "Instruction-set level of the CPU kernels that evaluations use now "
+      "(MLX_QMM_CPU_ISA, or the fastest available).");
+  m.def(
+      "cpu_isas",
+      &mlx_qmm::cpu::available_isas,
+      "Instruction-set levels this build and CPU can run, fastest first.");
+
   m.attr("BUILT_AGAINST_MLX") = MLX_QMM_BUILT_AGAINST_MLX;
   m.attr("LINKED_MLX") = mlx::core::version();
   m.attr("SUPPORTED_BITS") = nb::tuple(nb::cast(std::vector<int>(
@@ -103,4 +115,8 @@ NB_MODULE(_ext, m) {
   m.attr("DEFAULT_BITS") = mlx_qmm::kDefaultBits;
   m.attr("CPU_PANEL_COLUMNS") = mlx_qmm::cpu::kPanelColumns;
   m.attr("CPU_ROW_BLOCK") = mlx_qmm::cpu::kRowBlock;
+  m.attr("CPU_MICRO_ROWS") = mlx_qmm::cpu::kMicroRows;
+  m.attr("CPU_GEMV_MAX_ROWS") = mlx_qmm::cpu::kGemvMaxRows;
+  m.attr("CPU_GEMV_COLUMNS_PER_TASK") = mlx_qmm::cpu::kGemvColumnsPerTask;
+  m.attr("CPU_DEPTH_BLOCK") = mlx_qmm::cpu::kDepthBlock;
 }
