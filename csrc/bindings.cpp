@@ -18,6 +18,7 @@
 #include "csrc/backend_info.h"
 #include "csrc/cpu/isa.h"
 #include "csrc/cpu/kernels.h"
+#include "csrc/cpu/machine_probes.h"
 #include "csrc/cpu/matmul_driver.h"
 #include "csrc/cpu/thread_pool.h"
 #include "csrc/metal/simulator_bridge.h"
@@ -103,6 +104,28 @@ NB_MODULE(_ext, m) {
       "cpu_isas",
       &mlx_qmm::cpu::available_isas,
       "Instruction-set levels this build and CPU can run, fastest first.");
+
+  m.def(
+      "cpu_memory_bandwidth",
+      [](int64_t bytes, int repeats) {
+        const auto bw = mlx_qmm::cpu::measure_memory_bandwidth(bytes, repeats);
+        return std::map<std::string, double>{
+            {"read", bw.read}, {"copy", bw.copy}};
+      },
+      "bytes"_a,
+      "repeats"_a = 5,
+      "CPU memory bandwidth in bytes/s over buffers of `bytes`, on the "
+      "kernels' threads: 'read' (a sum) and 'copy' (read + write bytes).");
+  m.def(
+      "cpu_fma_peak",
+      [](double seconds, int repeats) {
+        return mlx_qmm::cpu::measure_fma_peak(
+            mlx_qmm::cpu::active_kernels(), seconds, repeats);
+      },
+      "seconds"_a = 0.2,
+      "repeats"_a = 3,
+      "FLOP/s of register FMAs at the active CPU kernel level on all the "
+      "kernels' threads: the CPU's compute ceiling.");
 
   m.attr("BUILT_AGAINST_MLX") = MLX_QMM_BUILT_AGAINST_MLX;
   m.attr("LINKED_MLX") = mlx::core::version();

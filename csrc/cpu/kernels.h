@@ -79,12 +79,15 @@ struct DequantizeArgs {
 };
 
 // out[r * out_stride + j] = sum_k x[r, k] * w[j, k] for r < rows <=
-// kGemvMaxRows, j < n, any k.
+// kGemvMaxRows, j < n, any k; w of `w_type`, rows w_stride elements apart
+// and contiguous (converted as they are read: the weights stream from
+// memory once).
 struct DenseGemvArgs {
   const float* x;
   int64_t x_stride;
   int rows;
-  const float* w;
+  FloatType w_type;
+  const void* w;
   int64_t w_stride;
   int n;
   int k;
@@ -144,6 +147,11 @@ struct Kernels {
       int depth,
       float* c,
       bool accumulate);
+
+  // Runs `iterations` rounds of independent register FMAs, the widest this
+  // level issues, and returns the floating-point operations done: the
+  // compute ceiling the benchmark holds our times against.
+  double (*fma_peak)(int64_t iterations);
 };
 
 // The tables; null where this build or machine has no such level (isa.cpp

@@ -548,7 +548,22 @@ void dequantize(const DequantizeArgs& a) {
 
 // ----------------------------- dense -----------------------------
 
-template <int Rows, int Cols>
+template <FloatType Type>
+inline __m256 load_weights(const void* w, int64_t i) {
+  return load_as_float(Type, w, i);
+}
+
+template <FloatType Type>
+inline float load_weight(const void* w, int64_t i) {
+  if constexpr (Type == FloatType::Float32) {
+    return static_cast<const float*>(w)[i];
+  } else {
+    alignas(16) uint16_t lanes[8] = {static_cast<const uint16_t*>(w)[i]};
+    return _mm256_cvtss_f32(load_as_float(Type, lanes, 0));
+  }
+}
+
+template <FloatType Type, int Rows, int Cols>
 void dense_gemv_tile(const DenseGemvArgs& a, int j0) {
   __m256 acc[Rows][Cols];
   for (int r = 0; r < Rows; ++r) {
@@ -556,9 +571,10 @@ void dense_gemv_tile(const DenseGemvArgs& a, int j0) {
       acc[r][c] = _mm256_setzero_ps();
     }
   }
-  const float* w[Cols];
+  const char* w[Cols];
   for (int c = 0; c < Cols; ++c) {
-    w[c] = a.w + (j0 + c) * a.w_stride;
+    w[c] = static_cast<const char*>(a.w) +
+        (j0 + c) * a.w_stride * float_type_size(Type);
   }
   int k = 0;
   for (; k + 8 <= a.k; k += 8) {
@@ -567,7 +583,7 @@ void dense_gemv_tile(const DenseGemvArgs& a, int j0) {
       xv[r] = _mm256_loadu_ps(a.x + r * a.x_stride + k);
     }
     for (int c = 0; c < Cols; ++c) {
-      const __m256 wv = _mm256_loadu_ps(w[c] + k);
+      const __m256 wv = load_weights<Type>(w[c], k);
       for (int r = 0; r < Rows; ++r) {
         acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
       }
@@ -577,34 +593,46 @@ void dense_gemv_tile(const DenseGemvArgs& a, int j0) {
     for (int c = 0; c < Cols; ++c) {
       float sum = horizontal_sum(acc[r][c]);
       for (int kk = k; kk < a.k; ++kk) {
-        sum += a.x[r * a.x_stride + kk] * w[c][kk];
+        sum += a.x[r * a.x_stride + kk] * load_weight<Type>(w[c], kk);
       }
       a.out[r * a.out_stride + j0 + c] = sum;
     }
   }
 }
 
-template <int Rows, int Cols>
+template <FloatType Type, int Rows, int Cols>
 void dense_gemv_rows(const DenseGemvArgs& a) {
   int j = 0;
   for (; j + Cols <= a.n; j += Cols) {
-    dense_gemv_tile<Rows, Cols>(a, j);
+    dense_gemv_tile<Type, Rows, Cols>(a, j);
   }
   for (; j < a.n; ++j) {
-    dense_gemv_tile<Rows, 1>(a, j);
+    dense_gemv_tile<Type, Rows, 1>(a, j);
+  }
+}
+
+template <FloatType Type>
+void dense_gemv_typed(const DenseGemvArgs& a) {
+  switch (a.rows) {
+    case 1:
+      return dense_gemv_rows<Type, 1, 4>(a);
+    case 2:
+      return dense_gemv_rows<Type, 2, 2>(a);
+    case 3:
+      return dense_gemv_rows<Type, 3, 2>(a);
+    default:
+      return dense_gemv_rows<Type, 4, 2>(a);
   }
 }
 
 void dense_gemv(const DenseGemvArgs& a) {
-  switch (a.rows) {
-    case 1:
-      return dense_gemv_rows<1, 4>(a);
-    case 2:
-      return dense_gemv_rows<2, 2>(a);
-    case 3:
-      return dense_gemv_rows<3, 1>(a);
+  switch (a.w_type) {
+    case FloatType::Float16:
+      return dense_gemv_typed<FloatType::Float16>(a);
+    case FloatType::BFloat16:
+      return dense_gemv_typed<FloatType::BFloat16>(a);
     default:
-      return dense_gemv_rows<4, 1>(a);
+      return dense_gemv_typed<FloatType::Float32>(a);
   }
 }
 
@@ -715,6 +743,31 @@ void gemm_tile(
   }
 }
 
+// Ten independent 8-lane FMA chains: enough to cover the FMA latency on
+// the two FMA ports of current x86 cores.
+double fma_peak(int64_t iterations) {
+  constexpr int kChains = 10;
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) {
+    acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  }
+  const __m256 a = _mm256_set1_ps(0.999f);
+  const __m256 b = _mm256_set1_ps(0.001f);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < kChains; ++i) {
+      acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    }
+  }
+  __m256 sum = acc[0];
+  for (int i = 1; i < kChains; ++i) {
+    sum = _mm256_add_ps(sum, acc[i]);
+  }
+  // Feed the result back so the loop is not dead code.
+  volatile float sink = horizontal_sum(sum);
+  (void)sink;
+  return 2.0 * 8 * kChains * static_cast<double>(iterations);
+}
+
 const Kernels kAvx2Kernels = {
     "avx2",
     to_float,
@@ -749,6 +802,7 @@ const Kernels kAvx2Kernels = {
     dense_gemv,
     transpose_panel,
     gemm_tile,
+    fma_peak,
 };
 
 } // namespace

@@ -156,10 +156,27 @@ void dequantize(const DequantizeArgs& a) {
 }
 
 void dense_gemv(const DenseGemvArgs& a) {
+  float w[1024];
   for (int j = 0; j < a.n; ++j) {
+    float sums[kGemvMaxRows] = {};
+    // The row in float32, a slice of at most 1024 values at a time.
+    for (int k0 = 0; k0 < a.k; k0 += 1024) {
+      const int count = a.k - k0 < 1024 ? a.k - k0 : 1024;
+      const int size = float_type_size(a.w_type);
+      to_float(
+          a.w_type,
+          static_cast<const char*>(a.w) + (j * a.w_stride + k0) * size,
+          0,
+          1,
+          count,
+          w,
+          0);
+      for (int r = 0; r < a.rows; ++r) {
+        sums[r] += dot(a.x + r * a.x_stride + k0, w, count);
+      }
+    }
     for (int r = 0; r < a.rows; ++r) {
-      a.out[r * a.out_stride + j] =
-          dot(a.x + r * a.x_stride, a.w + j * a.w_stride, a.k);
+      a.out[r * a.out_stride + j] = sums[r];
     }
   }
 }
@@ -202,6 +219,26 @@ void gemm_tile(
   }
 }
 
+// Eight independent scalar chains (the compiler may keep them in one
+// baseline vector register, which is then this level's real width).
+double fma_peak(int64_t iterations) {
+  constexpr int kChains = 8;
+  float acc[kChains];
+  for (int i = 0; i < kChains; ++i) {
+    acc[i] = static_cast<float>(i);
+  }
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < kChains; ++i) {
+      acc[i] = acc[i] * 0.999f + 0.001f;
+    }
+  }
+  volatile float sink = acc[0];
+  for (int i = 1; i < kChains; ++i) {
+    sink = sink + acc[i];
+  }
+  return 2.0 * kChains * static_cast<double>(iterations);
+}
+
 const Kernels kScalarKernels = {
     "scalar",
     to_float,
@@ -228,6 +265,7 @@ const Kernels kScalarKernels = {
     dense_gemv,
     transpose_panel,
     gemm_tile,
+    fma_peak,
 };
 
 } // namespace

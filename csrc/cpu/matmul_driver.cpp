@@ -327,12 +327,13 @@ class DenseWeights {
       float* out,
       int64_t out_stride) const {
     const View v = view(batch);
-    if (type_ == FloatType::Float32 && v.k_stride == 1) {
+    if (v.k_stride == 1) {
       kernels_.dense_gemv(
           {x,
            k_,
            rows,
-           static_cast<const float*>(v.at(n0, 0)),
+           type_,
+           v.at(n0, 0),
            v.n_stride,
            columns,
            k_,
@@ -340,14 +341,24 @@ class DenseWeights {
            out_stride});
       return;
     }
-    // Convert a few weight rows at a time into a float32 tile (L1/L2).
-    constexpr int kTileRows = 8;
+    // Strided along k: gather a few weight rows at a time into float32.
+    constexpr int kTileRows = 4;
     thread_local std::vector<float> tile;
     float* t = scratch(tile, static_cast<size_t>(kTileRows) * k_);
     for (int j = 0; j < columns; j += kTileRows) {
       const int count = std::min(kTileRows, columns - j);
       load_rows(v, n0 + j, count, 0, k_, t);
-      kernels_.dense_gemv({x, k_, rows, t, k_, count, k_, out + j, out_stride});
+      kernels_.dense_gemv(
+          {x,
+           k_,
+           rows,
+           FloatType::Float32,
+           t,
+           k_,
+           count,
+           k_,
+           out + j,
+           out_stride});
     }
   }
 
