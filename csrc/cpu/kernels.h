@@ -124,6 +124,10 @@ struct Kernels {
   // stay those of x.
   void (*arrange_gemv_x[9])(const float* x, int k, float* out);
   void (*dequantize[9])(const DequantizeArgs& args);
+  // The same values straight into a panel: out[i * kPanelColumns + r] for
+  // i < count and r < rows <= kPanelColumns, zero for the other columns
+  // (out_stride is not used).
+  void (*dequantize_panel[9])(const DequantizeArgs& args);
 
   void (*dense_gemv)(const DenseGemvArgs& args);
 
@@ -136,12 +140,13 @@ struct Kernels {
       int depth,
       float* panel);
 
-  // c[r * kPanelColumns + j] (+)= sum_k x[r * x_stride + k] *
+  // c[r * kPanelColumns + j] (+)= sum_k x_panel[k * kMicroRows + r] *
   // panel[k * kPanelColumns + j] for r < rows <= kMicroRows, k < depth;
-  // overwrites c unless `accumulate`.
+  // overwrites c unless `accumulate`. x_panel holds kMicroRows rows of x
+  // interleaved (rows past `rows` are ignored), so that both operands
+  // stream from one contiguous run each.
   void (*gemm_tile)(
-      const float* x,
-      int64_t x_stride,
+      const float* x_panel,
       int rows,
       const float* panel,
       int depth,

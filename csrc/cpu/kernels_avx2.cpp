@@ -251,6 +251,26 @@ inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// In-register transpose of 8 rows of 8 floats.
+inline void transpose8x8(__m256 (&v)[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+  }
+  __m256 u[8];
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
 inline float dot(const float* a, const float* b, int n) {
   __m256 acc = _mm256_setzero_ps();
   int i = 0;
@@ -546,6 +566,43 @@ void dequantize(const DequantizeArgs& a) {
   }
 }
 
+// Eight rows at a time: 8 values of each, dequantized into registers,
+// transposed in them and stored as 8 panel rows.
+template <int Bits>
+void dequantize_panel(const DequantizeArgs& a) {
+  const int first_group = a.first / a.group_size;
+  for (int r0 = 0; r0 < kPanelColumns; r0 += 8) {
+    const uint8_t* w[8];
+    const float* s[8];
+    const float* b[8];
+    for (int r = 0; r < 8; ++r) {
+      // Rows past the last read row 0 again; their lanes are zeroed.
+      const int row = r0 + r < a.rows ? r0 + r : 0;
+      w[r] = reinterpret_cast<const uint8_t*>(a.w + row * a.w_stride);
+      s[r] = a.scales + row * a.sb_stride;
+      b[r] = a.biases + row * a.sb_stride;
+    }
+    const int live = a.rows - r0;
+    float* out = a.out + r0;
+    for (int i = 0; i < a.count; i += 8) {
+      const int v = a.first + i;
+      const int g = v / a.group_size - first_group;
+      __m256 rows[8];
+      for (int r = 0; r < 8; ++r) {
+        rows[r] = r < live ? _mm256_fmadd_ps(
+                                 _mm256_broadcast_ss(s[r] + g),
+                                 unpack8<Bits>(w[r] + v / 8 * Bits),
+                                 _mm256_broadcast_ss(b[r] + g))
+                           : _mm256_setzero_ps();
+      }
+      transpose8x8(rows);
+      for (int t = 0; t < 8; ++t) {
+        _mm256_storeu_ps(out + (i + t) * kPanelColumns, rows[t]);
+      }
+    }
+  }
+}
+
 // ----------------------------- dense -----------------------------
 
 template <FloatType Type>
@@ -638,26 +695,6 @@ void dense_gemv(const DenseGemvArgs& a) {
 
 // ----------------------------- GEMM -----------------------------
 
-// In-register transpose of 8 rows of 8 floats.
-inline void transpose8x8(__m256 (&v)[8]) {
-  __m256 t[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-  }
-  __m256 u[8];
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
 void transpose_panel(
     const float* src,
     int64_t src_stride,
@@ -691,36 +728,47 @@ void transpose_panel(
 template <int Rows>
 void gemm_tile_rows(
     const float* x,
-    int64_t x_stride,
     const float* panel,
     int depth,
     float* c,
     bool accumulate) {
+  // The accumulators are named through a fold over the rows: GCC keeps an
+  // array of them in memory (a store per FMA) when the row loops are not
+  // unrolled before it decides.
   __m256 lo[Rows], hi[Rows];
-  for (int r = 0; r < Rows; ++r) {
-    lo[r] = accumulate ? _mm256_loadu_ps(c + r * kPanelColumns)
-                       : _mm256_setzero_ps();
-    hi[r] = accumulate ? _mm256_loadu_ps(c + r * kPanelColumns + 8)
-                       : _mm256_setzero_ps();
-  }
+  auto each_row = [&]<typename F>(F&& f) {
+    [&]<int... R>(std::integer_sequence<int, R...>) {
+      (f(std::integral_constant<int, R>{}), ...);
+    }(std::make_integer_sequence<int, Rows>{});
+  };
+  each_row([&](auto r) {
+    lo[r] = _mm256_setzero_ps();
+    hi[r] = _mm256_setzero_ps();
+  });
   for (int k = 0; k < depth; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(panel + k * kPanelColumns);
-    const __m256 b1 = _mm256_loadu_ps(panel + k * kPanelColumns + 8);
-    for (int r = 0; r < Rows; ++r) {
-      const __m256 xv = _mm256_broadcast_ss(x + r * x_stride + k);
+    const __m256 b0 = _mm256_loadu_ps(panel);
+    const __m256 b1 = _mm256_loadu_ps(panel + 8);
+    panel += kPanelColumns;
+    each_row([&](auto r) {
+      const __m256 xv = _mm256_broadcast_ss(x + r);
       lo[r] = _mm256_fmadd_ps(xv, b0, lo[r]);
       hi[r] = _mm256_fmadd_ps(xv, b1, hi[r]);
+    });
+    x += kMicroRows;
+  }
+  each_row([&](auto r) {
+    float* out = c + r * kPanelColumns;
+    if (accumulate) {
+      lo[r] = _mm256_add_ps(lo[r], _mm256_loadu_ps(out));
+      hi[r] = _mm256_add_ps(hi[r], _mm256_loadu_ps(out + 8));
     }
-  }
-  for (int r = 0; r < Rows; ++r) {
-    _mm256_storeu_ps(c + r * kPanelColumns, lo[r]);
-    _mm256_storeu_ps(c + r * kPanelColumns + 8, hi[r]);
-  }
+    _mm256_storeu_ps(out, lo[r]);
+    _mm256_storeu_ps(out + 8, hi[r]);
+  });
 }
 
 void gemm_tile(
     const float* x,
-    int64_t x_stride,
     int rows,
     const float* panel,
     int depth,
@@ -729,17 +777,17 @@ void gemm_tile(
   static_assert(kMicroRows == 6 && kPanelColumns == 16);
   switch (rows) {
     case 1:
-      return gemm_tile_rows<1>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<1>(x, panel, depth, c, accumulate);
     case 2:
-      return gemm_tile_rows<2>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<2>(x, panel, depth, c, accumulate);
     case 3:
-      return gemm_tile_rows<3>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<3>(x, panel, depth, c, accumulate);
     case 4:
-      return gemm_tile_rows<4>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<4>(x, panel, depth, c, accumulate);
     case 5:
-      return gemm_tile_rows<5>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<5>(x, panel, depth, c, accumulate);
     default:
-      return gemm_tile_rows<6>(x, x_stride, panel, depth, c, accumulate);
+      return gemm_tile_rows<6>(x, panel, depth, c, accumulate);
   }
 }
 
@@ -799,6 +847,15 @@ const Kernels kAvx2Kernels = {
      dequantize<6>,
      nullptr,
      dequantize<8>},
+    {nullptr,
+     dequantize_panel<1>,
+     dequantize_panel<2>,
+     dequantize_panel<3>,
+     dequantize_panel<4>,
+     dequantize_panel<5>,
+     dequantize_panel<6>,
+     nullptr,
+     dequantize_panel<8>},
     dense_gemv,
     transpose_panel,
     gemm_tile,

@@ -155,6 +155,23 @@ void dequantize(const DequantizeArgs& a) {
   }
 }
 
+template <int Bits>
+void dequantize_panel(const DequantizeArgs& a) {
+  const int first_group = a.first / a.group_size;
+  for (int i = 0; i < a.count; ++i) {
+    const int v = a.first + i;
+    const int g = v / a.group_size - first_group;
+    for (int r = 0; r < kPanelColumns; ++r) {
+      a.out[i * kPanelColumns + r] = r < a.rows
+          ? a.scales[r * a.sb_stride + g] *
+                  static_cast<float>(
+                      unpack_value<Bits>(a.w + r * a.w_stride, v)) +
+              a.biases[r * a.sb_stride + g]
+          : 0.0f;
+    }
+  }
+}
+
 void dense_gemv(const DenseGemvArgs& a) {
   float w[1024];
   for (int j = 0; j < a.n; ++j) {
@@ -196,7 +213,6 @@ void transpose_panel(
 
 void gemm_tile(
     const float* x,
-    int64_t x_stride,
     int rows,
     const float* panel,
     int depth,
@@ -208,7 +224,7 @@ void gemm_tile(
       acc[j] = accumulate ? c[r * kPanelColumns + j] : 0.0f;
     }
     for (int k = 0; k < depth; ++k) {
-      const float xv = x[r * x_stride + k];
+      const float xv = x[k * kMicroRows + r];
       for (int j = 0; j < kPanelColumns; ++j) {
         acc[j] += xv * panel[k * kPanelColumns + j];
       }
@@ -262,6 +278,15 @@ const Kernels kScalarKernels = {
      dequantize<6>,
      nullptr,
      dequantize<8>},
+    {nullptr,
+     dequantize_panel<1>,
+     dequantize_panel<2>,
+     dequantize_panel<3>,
+     dequantize_panel<4>,
+     dequantize_panel<5>,
+     dequantize_panel<6>,
+     nullptr,
+     dequantize_panel<8>},
     dense_gemv,
     transpose_panel,
     gemm_tile,

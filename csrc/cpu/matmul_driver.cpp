@@ -177,19 +177,17 @@ class QuantizedWeights {
   void pack(int64_t batch, int n0, int columns, int k0, int depth, float* panel)
       const {
     thread_local std::vector<float> sb;
-    thread_local std::vector<float> rows;
     thread_local std::vector<uint32_t> words;
     int64_t w_stride;
     if (transpose_) {
-      // W's rows n0.. are packed rows: unpack `depth` values of each, then
-      // transpose them into the panel.
+      // W's rows n0.. are packed rows: `depth` values of each, unpacked
+      // across the panel.
       const int groups = depth / group_size_;
       float* s = scratch(sb, 2 * static_cast<size_t>(columns) * groups);
       float* b = s + static_cast<size_t>(columns) * groups;
       load_scales(batch, n0, columns, k0 / group_size_, groups, s, b);
       const uint32_t* w = packed_rows(batch, n0, columns, words, w_stride);
-      float* unpacked = scratch(rows, static_cast<size_t>(columns) * depth);
-      kernels_.dequantize[bits_](
+      kernels_.dequantize_panel[bits_](
           {w,
            w_stride,
            columns,
@@ -199,9 +197,8 @@ class QuantizedWeights {
            b,
            groups,
            group_size_,
-           unpacked,
-           depth});
-      kernels_.transpose_panel(unpacked, depth, columns, depth, panel);
+           panel,
+           kPanelColumns});
     } else {
       // W's rows k0.. are packed rows holding columns n0..; the panel is a
       // block of them as they are. N is a multiple of the group size (and so
@@ -522,6 +519,21 @@ void gemv_schedule(
   });
 }
 
+// x_block [rows][k] into micro-panels: tile t holds rows t * kMicroRows..
+// as x_panels[t][kk][r] (kk < k, r < kMicroRows, zero past the last row).
+void pack_micro_panels(const float* x_block, int rows, int k, float* x_panels) {
+  for (int t = 0; t * kMicroRows < rows; ++t) {
+    float* tile = x_panels + static_cast<int64_t>(t) * k * kMicroRows;
+    for (int r = 0; r < kMicroRows; ++r) {
+      const int row = t * kMicroRows + r;
+      const float* src = x_block + static_cast<int64_t>(row) * k;
+      for (int kk = 0; kk < k; ++kk) {
+        tile[kk * kMicroRows + r] = row < rows ? src[kk] : 0.0f;
+      }
+    }
+  }
+}
+
 template <typename Weights>
 void gemm_schedule(
     const MatmulIo& io,
@@ -531,13 +543,23 @@ void gemm_schedule(
   const int k = shape.k;
   const int64_t panels = (shape.n + kPanelColumns - 1) / kPanelColumns;
   thread_local std::vector<float> x_buffer;
+  thread_local std::vector<float> x_panel_buffer;
   for (int64_t r0 = 0; r0 < shape.rows_per_batch; r0 += kRowBlock) {
     const int rows = static_cast<int>(
         std::min<int64_t>(kRowBlock, shape.rows_per_batch - r0));
+    const int tiles = (rows + kMicroRows - 1) / kMicroRows;
     const int64_t first_row = batch * shape.rows_per_batch + r0;
     float* x = scratch(x_buffer, static_cast<size_t>(rows) * k);
-    parallel_for(
-        rows, [&](int64_t r) { io.load_x(first_row + r, 1, k, x + r * k); });
+    float* x_panels =
+        scratch(x_panel_buffer, static_cast<size_t>(tiles) * kMicroRows * k);
+    parallel_for(tiles, [&](int64_t t) {
+      const int row = static_cast<int>(t) * kMicroRows;
+      const int count = std::min(kMicroRows, rows - row);
+      float* block = x + static_cast<int64_t>(row) * k;
+      io.load_x(first_row + row, count, k, block);
+      pack_micro_panels(
+          block, count, k, x_panels + static_cast<int64_t>(t) * k * kMicroRows);
+    });
     parallel_for(panels, [&](int64_t p) {
       thread_local std::vector<float> panel_buffer;
       thread_local std::vector<float> c_buffer;
@@ -550,15 +572,19 @@ void gemm_schedule(
       for (int k0 = 0; k0 < k; k0 += kDepthBlock) {
         const int depth = std::min(kDepthBlock, k - k0);
         weights.pack(batch, n0, columns, k0, depth, panel);
-        for (int m = 0; m < rows; m += kMicroRows) {
-          io.kernels.gemm_tile(
-              x + static_cast<int64_t>(m) * k + k0,
-              k,
-              std::min(kMicroRows, rows - m),
-              panel,
-              depth,
-              c + m * kPanelColumns,
-              k0 > 0);
+        // Slices of kKernelDepth keep the panel's slice in L1 while every
+        // tile of rows passes over it.
+        for (int d0 = 0; d0 < depth; d0 += kKernelDepth) {
+          const int d = std::min(kKernelDepth, depth - d0);
+          for (int t = 0; t < tiles; ++t) {
+            io.kernels.gemm_tile(
+                x_panels + (static_cast<int64_t>(t) * k + k0 + d0) * kMicroRows,
+                std::min(kMicroRows, rows - t * kMicroRows),
+                panel + static_cast<int64_t>(d0) * kPanelColumns,
+                d,
+                c + t * kMicroRows * kPanelColumns,
+                k0 + d0 > 0);
+          }
         }
       }
       for (int m = 0; m < rows; ++m) {

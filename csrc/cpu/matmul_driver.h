@@ -16,7 +16,8 @@
 //     (dense) the panel's weights once per depth block of at most
 //     kDepthBlock into a [depth][kPanelColumns] float32 panel (L2 sized),
 //     and run the kMicroRows x kPanelColumns register-tiled micro-kernel
-//     over every row of the block.
+//     over every row of the block (rows interleaved kMicroRows at a time
+//     into micro-panels, so that each operand streams from one run).
 
 #pragma once
 
@@ -34,6 +35,9 @@ inline constexpr int kGemvColumnsPerTask = 32;
 inline constexpr int kRowBlock = 96;
 // A multiple of every group size, so that depth blocks hold whole groups.
 inline constexpr int kDepthBlock = 4096;
+// Depth of one micro-kernel call: its slice of the panel (16 KiB) stays in
+// L1 while every tile of rows of the block passes over it.
+inline constexpr int kKernelDepth = 256;
 
 // inputs: x, w (packed), scales, biases[, bias].
 void quantized_matmul(
