@@ -2,10 +2,12 @@
 //
 // CPU evaluation of DenseMatmul: float32, float16 and bfloat16 through the
 // shared driver (matmul_driver.h) with the kernels of the active
-// instruction-set level (isa.h); float64 through a plain double loop here.
+// instruction-set level (isa.h), except float32 GEMMs on macOS, which go to
+// Accelerate (accelerate_gemm.h); float64 through a plain double loop here.
 
 #include <cstdint>
 
+#include "csrc/cpu/accelerate_gemm.h"
 #include "csrc/cpu/encode_task.h"
 #include "csrc/cpu/isa.h"
 #include "csrc/cpu/matmul_driver.h"
@@ -77,6 +79,10 @@ void DenseMatmul::eval_cpu(
           const std::vector<mx::array>& in, mx::array& o) {
         switch (o.dtype()) {
           case mx::float32:
+            if (cpu::accelerate_dense_gemm(in, o, transpose, has_bias)) {
+              return;
+            }
+            return cpu::dense_matmul(*kernels, in, o, transpose, has_bias);
           case mx::float16:
           case mx::bfloat16:
             return cpu::dense_matmul(*kernels, in, o, transpose, has_bias);
