@@ -151,9 +151,31 @@ class QuantizedWeights {
     thread_local std::vector<float> sb;
     thread_local std::vector<uint32_t> words;
     const int groups = k_ / group_size_;
-    float* s = scratch(sb, 2 * static_cast<size_t>(columns) * groups);
-    float* b = s + static_cast<size_t>(columns) * groups;
-    load_scales(batch, n0, columns, 0, groups, s, b);
+    // float32 scales and biases with contiguous rows (the usual layout) are
+    // read in place; others go to float32 first.
+    const MatrixView sv(scales_, batch), bv(biases_, batch);
+    const float* s;
+    const float* b;
+    int64_t sb_stride;
+    if (type_ == FloatType::Float32 && sv.col_stride == 1 &&
+        bv.col_stride == 1 && sv.row_stride == bv.row_stride) {
+      s = static_cast<const float*>(sv.at(n0, 0));
+      b = static_cast<const float*>(bv.at(n0, 0));
+      sb_stride = sv.row_stride;
+    } else {
+      float* converted = scratch(sb, 2 * static_cast<size_t>(columns) * groups);
+      load_scales(
+          batch,
+          n0,
+          columns,
+          0,
+          groups,
+          converted,
+          converted + static_cast<size_t>(columns) * groups);
+      s = converted;
+      b = converted + static_cast<size_t>(columns) * groups;
+      sb_stride = groups;
+    }
     int64_t w_stride;
     const uint32_t* w = packed_rows(batch, n0, columns, words, w_stride);
     kernels_.quantized_gemv[bits_](
@@ -166,7 +188,7 @@ class QuantizedWeights {
          w_stride,
          s,
          b,
-         groups,
+         sb_stride,
          columns,
          k_,
          group_size_,
