@@ -369,7 +369,11 @@ struct GemvTile {
   // prefetch that far ahead (see prefetch_next_tile).
   int64_t next_tile_bytes;
   __m256 total[Rows][Cols];
+  // Group accumulators; the word-major loop alternates fields between acc
+  // and acc_odd, so that each FMA chain is half as long (a block's 8 fields
+  // in one chain would make the loop wait on FMA latency).
   __m256 acc[Rows][Cols];
+  __m256 acc_odd[Rows][Cols];
 
   GemvTile(const QuantizedGemvArgs& a, int j0)
       : next_tile_bytes(Cols * a.w_stride * 4) {
@@ -388,6 +392,7 @@ struct GemvTile {
     for (int r = 0; r < Rows; ++r) {
       for (int c = 0; c < Cols; ++c) {
         acc[r][c] = _mm256_setzero_ps();
+        acc_odd[r][c] = _mm256_setzero_ps();
       }
     }
   }
@@ -396,7 +401,8 @@ struct GemvTile {
   void apply_scales(const __m256 (&scale)[Cols]) {
     for (int r = 0; r < Rows; ++r) {
       for (int c = 0; c < Cols; ++c) {
-        total[r][c] = _mm256_fmadd_ps(acc[r][c], scale[c], total[r][c]);
+        total[r][c] = _mm256_fmadd_ps(
+            _mm256_add_ps(acc[r][c], acc_odd[r][c]), scale[c], total[r][c]);
       }
     }
   }
@@ -506,7 +512,8 @@ void word_major_blocks(
               for (int c = 0; c < Cols; ++c) {
                 const __m256 q = word_field<Bits, F>(words[c]);
                 for (int r = 0; r < Rows; ++r) {
-                  t.acc[r][c] = _mm256_fmadd_ps(xv[r], q, t.acc[r][c]);
+                  __m256& sum = F % 2 ? t.acc_odd[r][c] : t.acc[r][c];
+                  sum = _mm256_fmadd_ps(xv[r], q, sum);
                 }
               }
             }(),

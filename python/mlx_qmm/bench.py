@@ -189,18 +189,18 @@ def time_calls(
 # ----------------------------- probes -----------------------------
 
 
-def measure_bandwidth(on_gpu: bool) -> dict[str, float]:
+def measure_bandwidth(on_gpu: bool, probe_bytes: int = PROBE_BYTES) -> dict[str, float]:
     """Memory bandwidth in bytes/s: ``read``, ``copy`` (read + written
     bytes) and ``best``, the larger, which the floors use."""
     if on_gpu:
-        a = mx.random.uniform(shape=(PROBE_BYTES // 4,))
+        a = mx.random.uniform(shape=(probe_bytes // 4,))
         mx.eval(a)
         read_s = time_calls(lambda i: mx.sum(a), repeats=5, on_gpu=True).seconds
         copy_s = time_calls(lambda i: a * 1.0, repeats=5, on_gpu=True).seconds
         del a
-        result = {"read": PROBE_BYTES / read_s, "copy": 2 * PROBE_BYTES / copy_s}
+        result = {"read": probe_bytes / read_s, "copy": 2 * probe_bytes / copy_s}
     else:
-        result = dict(_ext.cpu_memory_bandwidth(PROBE_BYTES, 5))
+        result = dict(_ext.cpu_memory_bandwidth(probe_bytes, 5))
     result["best"] = max(result["read"], result["copy"])
     return result
 
@@ -458,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="skip a stock call predicted to take longer (default 120 s)",
     )
+    parser.add_argument(
+        "--probe-mb",
+        type=int,
+        default=PROBE_BYTES >> 20,
+        help="buffer of the bandwidth probes, MiB (default 1024: far above caches)",
+    )
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--plot", help="write a PNG of speedup against M here")
     return parser
@@ -497,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     log = sys.stderr
     print(f"mlx {mx.__version__}, mlx-qmm on {device}", file=log)
     print("measuring memory bandwidth ...", file=log, flush=True)
-    bandwidth = measure_bandwidth(on_gpu)
+    bandwidth = measure_bandwidth(on_gpu, args.probe_mb << 20)
     print("measuring the compute ceiling ...", file=log, flush=True)
     if on_gpu:
         rates = {d: measure_compute_rate(d, on_gpu) for d in dtypes}
