@@ -39,6 +39,16 @@ def test_bench_runs_and_reports(tmp_path):
         )
         assert 0 < r["floor_percent"] and r["bound"] in ("memory", "compute")
         assert r["error"] < (1e-5 if r["dtype"] == "float32" else 1e-2)
+    # The saved run prints the same table again.
+    again = subprocess.run(
+        [sys.executable, "-m", "mlx_qmm.bench", "--from-json", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    table = [line for line in lines if line.split()[:1] in (["q3"], ["q4"], ["dense"])]
+    assert all(line in again.stdout for line in table)
 
 
 def test_bench_plot(tmp_path):

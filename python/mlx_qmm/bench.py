@@ -353,8 +353,11 @@ def plot(rows: Sequence[Row], path: str, title: str) -> None:
         raise SystemExit("--plot needs matplotlib: pip install 'mlx-qmm[plot]'") from e
     shapes = list(dict.fromkeys(r.case.shape for r in rows))
     fig, axes = plt.subplots(
-        1, len(shapes), figsize=(5.5 * len(shapes), 4.2), squeeze=False
+        1, len(shapes), figsize=(5.5 * len(shapes) + 1.8, 4.6), squeeze=False
     )
+    kinds = sorted({r.case.kind for r in rows}, key=lambda k: (k == "dense", k))
+    colors = plt.get_cmap("tab10")
+    styles = {"float32": "-", "float16": "--", "bfloat16": ":"}
     for ax, shape in zip(axes[0], shapes, strict=True):
         lines: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for r in rows:
@@ -367,6 +370,8 @@ def plot(rows: Sequence[Row], path: str, title: str) -> None:
                 [p[0] for p in points],
                 [p[1] for p in points],
                 marker="o",
+                color=colors(kinds.index(kind) % 10),
+                linestyle=styles.get(dtype, "-"),
                 label=f"{kind} {dtype}",
             )
         ax.set_xscale("log", base=2)
@@ -378,9 +383,11 @@ def plot(rows: Sequence[Row], path: str, title: str) -> None:
         ax.set_ylabel("speedup over stock (x)")
         ax.set_title(f"N x K = {shape}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    # One legend for all panels, outside them: colour = kind, line = dtype.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, ncol=1)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
     fig.savefig(path, dpi=120)
 
 
@@ -465,12 +472,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="buffer of the bandwidth probes, MiB (default 1024: far above caches)",
     )
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="measure nothing: print the table (and --plot) of a saved run",
+    )
     parser.add_argument("--plot", help="write a PNG of speedup against M here")
     return parser
 
 
+def _rows_from_json(saved: dict[str, Any]) -> list[Row]:
+    rows = []
+    for d in saved["rows"]:
+        fields = {f: d[f] for f in ("m", "n", "k", "dtype", "bits", "group_size")}
+        rows.append(
+            Row(
+                case=Case(**fields),
+                bytes_moved=d["bytes_moved"],
+                ours=Timing(**d["ours"]),
+                stock=Timing(**d["stock"]) if d["stock"] else None,
+                skipped_stock=d["skipped_stock"],
+                error=d["error"],
+                floor_s=d["floor_s"],
+                bound=d["bound"],
+            )
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        rows = _rows_from_json(saved)
+        title = f"mlx-qmm vs stock MLX {saved['mlx_version']}, {saved['device']}"
+        print(title)
+        print(format_table(rows))
+        if args.plot:
+            plot(rows, args.plot, title)
+        return 0
     if args.device:
         mx.set_default_device(mx.cpu if args.device == "cpu" else mx.gpu)
     on_gpu = mx.default_device() == mx.gpu
