@@ -16,7 +16,10 @@
 #include <vector>
 
 #include "csrc/backend_info.h"
-#include "csrc/cpu/panel_matmul.h"
+#include "csrc/cpu/isa.h"
+#include "csrc/cpu/kernels.h"
+#include "csrc/cpu/machine_probes.h"
+#include "csrc/cpu/matmul_driver.h"
 #include "csrc/cpu/thread_pool.h"
 #include "csrc/metal/kernel_selection.h"
 #include "csrc/metal/kernel_source.h"
@@ -148,6 +151,38 @@ NB_MODULE(_ext, m) {
       &mlx_qmm::cpu::concurrency,
       "Threads the CPU kernels spread their work over.");
 
+  m.def(
+      "cpu_isa",
+      []() { return std::string(mlx_qmm::cpu::active_kernels().name); },
+      "Instruction-set level of the CPU kernels that evaluations use now "
+      "(MLX_QMM_CPU_ISA, or the fastest available).");
+  m.def(
+      "cpu_isas",
+      &mlx_qmm::cpu::available_isas,
+      "Instruction-set levels this build and CPU can run, fastest first.");
+
+  m.def(
+      "cpu_memory_bandwidth",
+      [](int64_t bytes, int repeats) {
+        const auto bw = mlx_qmm::cpu::measure_memory_bandwidth(bytes, repeats);
+        return std::map<std::string, double>{
+            {"read", bw.read}, {"copy", bw.copy}};
+      },
+      "bytes"_a,
+      "repeats"_a = 5,
+      "CPU memory bandwidth in bytes/s over buffers of `bytes`, on the "
+      "kernels' threads: 'read' (a sum) and 'copy' (read + write bytes).");
+  m.def(
+      "cpu_fma_peak",
+      [](double seconds, int repeats) {
+        return mlx_qmm::cpu::measure_fma_peak(
+            mlx_qmm::cpu::active_kernels(), seconds, repeats);
+      },
+      "seconds"_a = 0.2,
+      "repeats"_a = 3,
+      "FLOP/s of register FMAs at the active CPU kernel level on all the "
+      "kernels' threads: the CPU's compute ceiling.");
+
   m.attr("BUILT_AGAINST_MLX") = MLX_QMM_BUILT_AGAINST_MLX;
   m.attr("LINKED_MLX") = mlx::core::version();
   m.attr("SUPPORTED_BITS") = nb::tuple(nb::cast(std::vector<int>(
@@ -159,4 +194,8 @@ NB_MODULE(_ext, m) {
   m.attr("DEFAULT_BITS") = mlx_qmm::kDefaultBits;
   m.attr("CPU_PANEL_COLUMNS") = mlx_qmm::cpu::kPanelColumns;
   m.attr("CPU_ROW_BLOCK") = mlx_qmm::cpu::kRowBlock;
+  m.attr("CPU_MICRO_ROWS") = mlx_qmm::cpu::kMicroRows;
+  m.attr("CPU_GEMV_MAX_ROWS") = mlx_qmm::cpu::kGemvMaxRows;
+  m.attr("CPU_GEMV_COLUMNS_PER_TASK") = mlx_qmm::cpu::kGemvColumnsPerTask;
+  m.attr("CPU_DEPTH_BLOCK") = mlx_qmm::cpu::kDepthBlock;
 }

@@ -1,14 +1,18 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// CPU evaluation of DenseMatmul: panels of w, read through its strides (so
-// transposed, sliced and broadcast weights need no copy), are converted to
-// the accumulation type and fed to the shared driver (panel_matmul.h).
+// CPU evaluation of DenseMatmul: float32, float16 and bfloat16 through the
+// shared driver (matmul_driver.h) with the kernels of the active
+// instruction-set level (isa.h), except float32 GEMMs on macOS, which go to
+// Accelerate (accelerate_gemm.h); float64 through a plain double loop here.
 
 #include <cstdint>
-#include <type_traits>
 
+#include "csrc/cpu/accelerate_gemm.h"
 #include "csrc/cpu/encode_task.h"
-#include "csrc/cpu/panel_matmul.h"
+#include "csrc/cpu/isa.h"
+#include "csrc/cpu/matmul_driver.h"
+#include "csrc/cpu/operand_layout.h"
+#include "csrc/cpu/thread_pool.h"
 #include "csrc/metal/launch_plan.h"
 #include "csrc/metal/simulator_bridge.h"
 #include "csrc/primitives.h"
@@ -17,40 +21,38 @@ namespace mlx_qmm {
 
 namespace {
 
-// float64 accumulates in float64; the 16-bit types and float32 in float32.
-template <typename T>
-using Accumulator =
-    std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-template <typename T>
-void dense_matmul(
+// float64 exists on the CPU only and is for accuracy, not speed: one output
+// row per task, accumulated in double through the operands' strides.
+void dense_matmul_float64(
     const std::vector<mx::array>& inputs,
     mx::array& out,
     bool transpose,
     bool has_bias) {
-  using Acc = Accumulator<T>;
   const auto& x = inputs[0];
   const auto& w = inputs[1];
-  const int k = x.shape(-1);
-  const auto shape = cpu::PanelMatmulShape::of(x, w, out);
-
+  const auto shape = cpu::MatmulShape::of(x, w, out);
+  const cpu::RowLayout x_rows(x);
+  const int64_t w_row_stride = w.strides()[w.ndim() - 2];
+  const int64_t w_col_stride = w.strides()[w.ndim() - 1];
   // Strides of the [N, K] view of w.
-  const int64_t row_stride = w.strides()[w.ndim() - (transpose ? 2 : 1)];
-  const int64_t col_stride = w.strides()[w.ndim() - (transpose ? 1 : 2)];
-  const T* w_data = w.data<T>();
-  auto load_panel = [&](int64_t b, int n0, int columns, Acc* panel) {
-    const T* base = w_data + cpu::batch_offset(w, b);
-    for (int j = 0; j < columns; ++j) {
-      const T* row = base + (n0 + j) * row_stride;
-      Acc* dst = panel + static_cast<int64_t>(j) * k;
-      for (int i = 0; i < k; ++i) {
-        dst[i] = static_cast<Acc>(row[i * col_stride]);
+  const int64_t n_stride = transpose ? w_row_stride : w_col_stride;
+  const int64_t k_stride = transpose ? w_col_stride : w_row_stride;
+  const double* bias = has_bias ? inputs.back().data<double>() : nullptr;
+  const int64_t bias_stride = has_bias ? inputs.back().strides()[0] : 0;
+  const int64_t rows = shape.batches * shape.rows_per_batch;
+  cpu::parallel_for(rows, [&](int64_t row) {
+    const double* xr = x.data<double>() + x_rows.offset(row);
+    const double* wb =
+        w.data<double>() + cpu::batch_offset(w, row / shape.rows_per_batch);
+    double* o = out.data<double>() + row * shape.n;
+    for (int n = 0; n < shape.n; ++n) {
+      double acc = bias ? bias[n * bias_stride] : 0.0;
+      for (int k = 0; k < shape.k; ++k) {
+        acc += xr[k * x_rows.column_stride] * wb[n * n_stride + k * k_stride];
       }
+      o[n] = acc;
     }
-  };
-
-  cpu::panel_matmul<T, Acc>(
-      x, shape, cpu::BiasView<T>(inputs, has_bias), out, load_panel);
+  });
 }
 
 } // namespace
@@ -66,21 +68,26 @@ void DenseMatmul::eval_cpu(
           metal::plan_dense_matmul(inputs, out, transpose_, has_bias_))) {
     return;
   }
+  // Chosen here, on the evaluating thread, so that a bad MLX_QMM_CPU_ISA
+  // raises from mx.eval.
+  const cpu::Kernels* kernels = &cpu::active_kernels();
   cpu::encode_task(
       stream(),
       inputs,
       out,
-      [transpose = transpose_, has_bias = has_bias_](
+      [kernels, transpose = transpose_, has_bias = has_bias_](
           const std::vector<mx::array>& in, mx::array& o) {
         switch (o.dtype()) {
           case mx::float32:
-            return dense_matmul<float>(in, o, transpose, has_bias);
+            if (cpu::accelerate_dense_gemm(in, o, transpose, has_bias)) {
+              return;
+            }
+            return cpu::dense_matmul(*kernels, in, o, transpose, has_bias);
           case mx::float16:
-            return dense_matmul<mx::float16_t>(in, o, transpose, has_bias);
           case mx::bfloat16:
-            return dense_matmul<mx::bfloat16_t>(in, o, transpose, has_bias);
+            return cpu::dense_matmul(*kernels, in, o, transpose, has_bias);
           case mx::float64:
-            return dense_matmul<double>(in, o, transpose, has_bias);
+            return dense_matmul_float64(in, o, transpose, has_bias);
           default:
             throw std::invalid_argument(
                 "[QmmDenseMatmul] Unsupported output dtype.");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -27,6 +28,29 @@ int configured_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// How long a thread polls for the next job (or, the caller, for the last
+// worker) before it sleeps on a condition variable. Waking a sleeping thread
+// takes tens to hundreds of microseconds (more on a virtual machine): as
+// long as a whole matrix-vector product. Back-to-back calls (a model's
+// layers) find the workers still polling.
+constexpr auto kSpin = std::chrono::microseconds(2000);
+
+template <typename Ready>
+bool spin_until(Ready&& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) {
+        return true;
+      }
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
+  return ready();
+}
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) {
@@ -39,6 +63,7 @@ class ThreadPool {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+      stopping_flag_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) {
@@ -58,14 +83,18 @@ class ThreadPool {
       task_ = &task;
       num_tasks_ = num_tasks;
       next_.store(0);
-      active_ = static_cast<int>(workers_.size());
+      active_.store(static_cast<int>(workers_.size()));
       error_ = nullptr;
-      ++generation_;
+      // Published last (release): a polling worker that sees the new
+      // generation sees the job.
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     drain();
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return active_ == 0; });
+    if (!spin_until([this] { return active_.load() == 0; })) {
+      std::unique_lock lock(mutex_);
+      done_.wait(lock, [this] { return active_.load() == 0; });
+    }
     task_ = nullptr;
     if (error_) {
       std::rethrow_exception(error_);
@@ -90,18 +119,24 @@ class ThreadPool {
   void work() {
     uint64_t seen = 0;
     while (true) {
-      {
+      auto has_job = [&] {
+        return generation_.load(std::memory_order_acquire) != seen;
+      };
+      if (!spin_until([&] { return has_job() || stopping_flag_.load(); })) {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return stopping_ || has_job(); });
+      }
+      {
+        std::lock_guard lock(mutex_);
         if (stopping_) {
           return;
         }
-        seen = generation_;
+        seen = generation_.load(std::memory_order_acquire);
       }
       drain();
       {
         std::lock_guard lock(mutex_);
-        --active_;
+        active_.fetch_sub(1);
       }
       done_.notify_one();
     }
@@ -115,9 +150,10 @@ class ThreadPool {
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> generation_{0};
   bool stopping_ = false;
+  std::atomic<bool> stopping_flag_{false};
   std::exception_ptr error_;
 };
 

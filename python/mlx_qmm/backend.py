@@ -23,6 +23,9 @@ def backend_info() -> dict[str, Any]:
     Returns:
         dict: ``mlx_version`` and ``built_against_mlx``; ``default_device``;
         ``gpu_backend`` (``"metal"``, ``"cuda"`` or ``None``); ``cpu_threads``;
+        ``cpu_isa``, the instruction-set level of the CPU kernels now
+        (``"avx2"``, ``"neon"`` or ``"scalar"``; ``MLX_QMM_CPU_ISA`` picks one of
+        ``cpu_isas``, those this build and CPU can run, fastest first);
         and ``kernels``, mapping ``"cpu"`` and ``"gpu"`` to a dict from op name
         (``"quantized_matmul"``, ``"matmul"``) to who does the work.
     """
@@ -38,5 +41,7 @@ def backend_info() -> dict[str, Any]:
         "default_device": str(mx.default_device()),
         "gpu_backend": gpu,
         "cpu_threads": _ext.cpu_threads(),
+        "cpu_isa": _ext.cpu_isa(),
+        "cpu_isas": _ext.cpu_isas(),
         "kernels": kernels,
     }

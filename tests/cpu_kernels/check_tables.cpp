@@ -1,0 +1,316 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Checks a SIMD table of the CPU kernels (csrc/cpu/kernels.h) against the
+// scalar one, function by function, on random inputs at ragged sizes,
+// without MLX: tests/test_kernel_tables.py builds it for arm64 and runs the
+// NEON table under qemu-aarch64 (no arm64 machine runs our CI). Prints one
+// line per mismatch and exits non-zero if there is any.
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "csrc/cpu/kernels.h"
+
+using namespace mlx_qmm::cpu;
+
+namespace {
+
+std::mt19937 rng(12345);
+int checks = 0;
+int failures = 0;
+
+std::vector<float> normal(size_t n) {
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (auto& e : v) {
+    e = d(rng);
+  }
+  return v;
+}
+
+std::vector<uint32_t> words(size_t n) {
+  std::vector<uint32_t> v(n);
+  for (auto& e : v) {
+    e = rng();
+  }
+  return v;
+}
+
+// ||a - b|| / ||b|| <= tol, else a failure named `what`.
+void expect_close(
+    const std::string& what,
+    const float* a,
+    const float* b,
+    size_t n,
+    double tol) {
+  ++checks;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  const double err = std::sqrt(num / (den > 0 ? den : 1));
+  if (!(err <= tol)) {
+    ++failures;
+    std::printf(
+        "FAIL %s: relative error %.3e > %.1e\n", what.c_str(), err, tol);
+  }
+}
+
+void expect_equal_bytes(
+    const std::string& what,
+    const void* a,
+    const void* b,
+    size_t n) {
+  ++checks;
+  if (std::memcmp(a, b, n) != 0) {
+    ++failures;
+    std::printf("FAIL %s: results differ\n", what.c_str());
+  }
+}
+
+const char* type_name(FloatType t) {
+  return t == FloatType::Float32 ? "f32"
+      : t == FloatType::Float16  ? "f16"
+                                 : "bf16";
+}
+
+constexpr FloatType kTypes[] = {
+    FloatType::Float32,
+    FloatType::Float16,
+    FloatType::BFloat16};
+constexpr int kBits[] = {1, 2, 3, 4, 5, 6, 8};
+
+// Conversions both ways must round identically (to nearest even).
+void check_conversions(const Kernels& simd, const Kernels& ref) {
+  for (FloatType type : kTypes) {
+    for (int n : {1, 3, 4, 7, 8, 9, 31, 100}) {
+      auto values = normal(2 * n);
+      values[0] = NAN;
+      std::vector<uint16_t> a(2 * n), b(2 * n);
+      simd.from_float(type, values.data(), values.data() + n, a.data(), n);
+      ref.from_float(type, values.data(), values.data() + n, b.data(), n);
+      const std::string name = std::string("from_float ") + type_name(type) +
+          " n=" + std::to_string(n);
+      if (type == FloatType::Float32) {
+        std::vector<float> fa(n), fb(n);
+        simd.from_float(type, values.data(), nullptr, fa.data(), n);
+        ref.from_float(type, values.data(), nullptr, fb.data(), n);
+        expect_equal_bytes(name, fa.data() + 1, fb.data() + 1, (n - 1) * 4);
+        continue;
+      }
+      // Element 0 is NaN: both must give a NaN (payloads may differ).
+      ++checks;
+      std::vector<float> back(2);
+      ref.to_float(type, a.data(), 0, 1, 1, back.data(), 0);
+      ref.to_float(type, b.data(), 0, 1, 1, back.data() + 1, 0);
+      if (!std::isnan(back[0]) || !std::isnan(back[1])) {
+        ++failures;
+        std::printf("FAIL %s: NaN not kept\n", name.c_str());
+      }
+      expect_equal_bytes(name, a.data() + 1, b.data() + 1, (n - 1) * 2);
+      std::vector<float> ca(2 * n), cb(2 * n);
+      // Two rows of n, source rows n + 1 apart... within 2n halves.
+      const int rows = n > 1 ? 2 : 1;
+      const int64_t stride = n > 1 ? n / 2 + 1 : 0;
+      const int cols = n > 1 ? n / 2 : 1;
+      simd.to_float(type, a.data(), stride, rows, cols, ca.data(), cols);
+      ref.to_float(type, a.data(), stride, rows, cols, cb.data(), cols);
+      expect_equal_bytes(
+          std::string("to_float ") + type_name(type) +
+              " n=" + std::to_string(n),
+          ca.data() + 1,
+          cb.data() + 1,
+          (rows * cols - 1) * 4);
+    }
+  }
+}
+
+void check_quantized(const Kernels& simd, const Kernels& ref) {
+  for (int bits : kBits) {
+    for (int group_size : {32, 64, 128}) {
+      for (int k : {group_size, 3 * group_size, 5 * group_size}) {
+        const int n = 7, groups = k / group_size;
+        const int64_t w_stride = k * bits / 32 + 3; // padded rows
+        auto w = words(n * w_stride);
+        auto scales = normal(n * groups), biases = normal(n * groups);
+        for (int rows = 1; rows <= kGemvMaxRows; ++rows) {
+          auto x = normal(rows * k);
+          std::vector<float> sums(rows * groups, 0.0f);
+          for (int r = 0; r < rows; ++r) {
+            for (int i = 0; i < k; ++i) {
+              sums[r * groups + i / group_size] += x[r * k + i];
+            }
+          }
+          std::vector<float> arranged = x;
+          if (auto arrange = simd.arrange_gemv_x[bits]) {
+            for (int r = 0; r < rows; ++r) {
+              arrange(x.data() + r * k, k, arranged.data() + r * k);
+            }
+          }
+          std::vector<float> a(rows * n), b(rows * n);
+          QuantizedGemvArgs args{
+              arranged.data(),
+              k,
+              rows,
+              sums.data(),
+              groups,
+              w.data(),
+              w_stride,
+              scales.data(),
+              biases.data(),
+              groups,
+              n,
+              k,
+              group_size,
+              a.data(),
+              n};
+          simd.quantized_gemv[bits](args);
+          args.x = x.data();
+          args.out = b.data();
+          ref.quantized_gemv[bits](args);
+          expect_close(
+              "quantized_gemv bits=" + std::to_string(bits) +
+                  " g=" + std::to_string(group_size) +
+                  " k=" + std::to_string(k) + " rows=" + std::to_string(rows),
+              a.data(),
+              b.data(),
+              a.size(),
+              1e-5);
+        }
+        // Dequantizing a window of values [first, first + count).
+        const int first = k > group_size ? group_size : 0;
+        const int count = k - first;
+        for (int rows : {1, 5, kPanelColumns}) {
+          const int m = rows < n ? rows : n;
+          std::vector<float> a(m * count), b(m * count);
+          DequantizeArgs args{
+              w.data(),
+              w_stride,
+              m,
+              first,
+              count,
+              scales.data() + first / group_size,
+              biases.data() + first / group_size,
+              groups,
+              group_size,
+              a.data(),
+              count};
+          simd.dequantize[bits](args);
+          args.out = b.data();
+          ref.dequantize[bits](args);
+          const std::string what = " bits=" + std::to_string(bits) +
+              " g=" + std::to_string(group_size) + " k=" + std::to_string(k) +
+              " rows=" + std::to_string(m);
+          expect_close("dequantize" + what, a.data(), b.data(), a.size(), 1e-6);
+          std::vector<float> pa(count * kPanelColumns, NAN),
+              pb(count * kPanelColumns, NAN);
+          args.out = pa.data();
+          simd.dequantize_panel[bits](args);
+          args.out = pb.data();
+          ref.dequantize_panel[bits](args);
+          expect_close(
+              "dequantize_panel" + what, pa.data(), pb.data(), pa.size(), 1e-6);
+        }
+      }
+    }
+  }
+}
+
+void check_dense(const Kernels& simd, const Kernels& ref) {
+  for (FloatType type : kTypes) {
+    for (int k : {1, 7, 8, 33, 300}) {
+      const int n = 9;
+      const int64_t w_stride = k + 2;
+      auto wf = normal(n * w_stride);
+      std::vector<uint16_t> wh(n * w_stride);
+      const void* w = wf.data();
+      if (type != FloatType::Float32) {
+        ref.from_float(type, wf.data(), nullptr, wh.data(), n * w_stride);
+        w = wh.data();
+      }
+      for (int rows = 1; rows <= kGemvMaxRows; ++rows) {
+        auto x = normal(rows * k);
+        std::vector<float> a(rows * n), b(rows * n);
+        DenseGemvArgs args{
+            x.data(), k, rows, type, w, w_stride, n, k, a.data(), n};
+        simd.dense_gemv(args);
+        args.out = b.data();
+        ref.dense_gemv(args);
+        expect_close(
+            std::string("dense_gemv ") + type_name(type) +
+                " k=" + std::to_string(k) + " rows=" + std::to_string(rows),
+            a.data(),
+            b.data(),
+            a.size(),
+            1e-5);
+      }
+    }
+  }
+  for (int rows : {1, 9, kPanelColumns}) {
+    for (int depth : {1, 8, 13}) {
+      auto src = normal(rows * (depth + 1));
+      std::vector<float> a(depth * kPanelColumns, NAN),
+          b(depth * kPanelColumns, NAN);
+      simd.transpose_panel(src.data(), depth + 1, rows, depth, a.data());
+      ref.transpose_panel(src.data(), depth + 1, rows, depth, b.data());
+      expect_equal_bytes(
+          "transpose_panel rows=" + std::to_string(rows) +
+              " depth=" + std::to_string(depth),
+          a.data(),
+          b.data(),
+          a.size() * 4);
+    }
+  }
+  for (int rows = 1; rows <= kMicroRows; ++rows) {
+    for (int depth : {1, 5, 40}) {
+      for (bool accumulate : {false, true}) {
+        auto x = normal(depth * kMicroRows);
+        auto panel = normal(depth * kPanelColumns);
+        auto start = normal(kMicroRows * kPanelColumns);
+        std::vector<float> a = start, b = start;
+        simd.gemm_tile(
+            x.data(), rows, panel.data(), depth, a.data(), accumulate);
+        ref.gemm_tile(
+            x.data(), rows, panel.data(), depth, b.data(), accumulate);
+        expect_close(
+            "gemm_tile rows=" + std::to_string(rows) + " depth=" +
+                std::to_string(depth) + (accumulate ? " accumulate" : ""),
+            a.data(),
+            b.data(),
+            a.size(),
+            1e-5);
+      }
+    }
+  }
+  ++checks;
+  if (!(simd.fma_peak(1000) > 0)) {
+    ++failures;
+    std::printf("FAIL fma_peak\n");
+  }
+}
+
+} // namespace
+
+int main() {
+  const Kernels* simd = neon_kernels() ? neon_kernels() : avx2_kernels();
+  if (!simd) {
+    std::printf("no SIMD table in this build\n");
+    return 2;
+  }
+  const Kernels& ref = scalar_kernels();
+  check_conversions(*simd, ref);
+  check_quantized(*simd, ref);
+  check_dense(*simd, ref);
+  std::printf(
+      "%s against scalar: %d checks, %d failures\n",
+      simd->name,
+      checks,
+      failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+"""``python -m mlx_qmm.bench``: a small run end to end (table, JSON, plot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_bench_runs_and_reports(tmp_path):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ)
+    env.pop("MLX_QMM_BACKEND", None)  # the CPU kernels, not the simulator
+    args = [
+        sys.executable, "-m", "mlx_qmm.bench", "--device", "cpu",
+        "--shape", "96x128", "--m", "1", "5", "--bits", "3", "4",
+        "--dtype", "float32", "bfloat16", "--repeats", "2",
+        "--probe-mb", "64", "--json", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "[12/12" in result.stderr  # progress
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:4] == ["q4", "96x128", "5", "bfloat16"] for line in lines)
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    # 2 quantized widths and dense, 2 M, 2 dtypes.
+    assert len(rows) == 12
+    assert {r["kind"] for r in rows} == {"q3", "q4", "dense"}
+    bandwidth = report["bandwidth_bytes_per_s"]
+    assert bandwidth["best"] == max(bandwidth["read"], bandwidth["copy"]) > 0
+    for r in rows:
+        assert r["ours"]["seconds"] > 0 and r["stock"]["seconds"] > 0
+        assert r["speedup"] == pytest.approx(
+            r["stock"]["seconds"] / r["ours"]["seconds"]
+        )
+        assert 0 < r["floor_percent"] and r["bound"] in ("memory", "compute")
+        assert r["error"] < (1e-5 if r["dtype"] == "float32" else 1e-2)
+    # The saved run prints the same table again.
+    again = subprocess.run(
+        [sys.executable, "-m", "mlx_qmm.bench", "--from-json", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    table = [line for line in lines if line.split()[:1] in (["q3"], ["q4"], ["dense"])]
+    assert all(line in again.stdout for line in table)
+
+
+def test_bench_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    png = tmp_path / "bench.png"
+    env = dict(os.environ)
+    env.pop("MLX_QMM_BACKEND", None)
+    args = [
+        sys.executable, "-m", "mlx_qmm.bench", "--device", "cpu",
+        "--shape", "64x64", "--m", "1", "2", "--bits", "4",
+        "--dtype", "float32", "--no-dense", "--repeats", "1",
+        "--probe-mb", "16", "--plot", str(png),
+    ]  # fmt: skip
+    result = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

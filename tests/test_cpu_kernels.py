@@ -1,0 +1,291 @@
+"""The CPU kernels' own code paths, each forced: every instruction-set level
+(MLX_QMM_CPU_ISA, read at each evaluation), one thread and several (in
+fresh processes, since MLX_QMM_NUM_THREADS sizes the pool once), the GEMV
+tiles for 1 to CPU_GEMV_MAX_ROWS rows and the GEMM micro-panels past them,
+partial panels, tasks and micro-kernel tiles, K tails of the SIMD width and
+of the word-major blocks, depth blocking, strided and broadcast operands,
+every bits value, group size and dtype, both transposes.
+
+These tests always run the CPU kernels: under MLX_QMM_BACKEND=metal-sim
+they unset it for themselves (the Metal kernels have their own suites).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import mlx.core as mx
+import mlx_qmm
+import pytest
+from conftest import (
+    CPU_PANEL_COLUMNS,
+    CPU_ROW_BLOCK,
+    DTYPES,
+    SUPPORTED_BITS,
+    assert_close,
+    evaluate_poisoned,
+    random_quantized,
+    reference_qmm,
+)
+
+EXT = mlx_qmm._loader._ext
+GEMV_MAX_ROWS = EXT.CPU_GEMV_MAX_ROWS
+MICRO_ROWS = EXT.CPU_MICRO_ROWS
+DEPTH_BLOCK = EXT.CPU_DEPTH_BLOCK
+COLUMNS_PER_TASK = EXT.CPU_GEMV_COLUMNS_PER_TASK
+ISAS = EXT.cpu_isas()
+
+# Every level the kernels have on this architecture; a level this CPU
+# cannot run is skipped with the reason (the scalar level always runs).
+LEVELS = (
+    ["scalar", "avx2"]
+    if os.uname().machine in ("x86_64", "AMD64")
+    else [
+        "scalar",
+        "neon",
+    ]
+)
+
+# Rows of x: each GEMV tile (1..4), the first GEMM sizes (a partial
+# micro-kernel tile, one full and one partial), and more than a row block.
+ROWS = [1, 2, 3, 4, GEMV_MAX_ROWS + 1, MICRO_ROWS + 1, CPU_ROW_BLOCK + 5]
+
+# N: a partial panel, a partial GEMV tile of 4 columns and a partial task.
+RAGGED_N = COLUMNS_PER_TASK + CPU_PANEL_COLUMNS + 3
+
+# (group size, K along the packed axis) for x @ W.T: word-major blocks hold
+# 64 (4 bits), 128 (2 bits) or 256 (1 bit) values, so these leave a tail of
+# whole groups after the blocks (g=32, g=64) or use group-wide segments
+# (g=128); for 3, 5, 6 and 8 bits K just spans several groups.
+PACKED_K = [(32, 160), (64, 320), (128, 384)]
+
+
+@pytest.fixture(autouse=True)
+def cpu_backend(monkeypatch):
+    """Our CPU kernels, whatever MLX_QMM_BACKEND the suite runs under."""
+    monkeypatch.delenv("MLX_QMM_BACKEND", raising=False)
+
+
+@pytest.fixture(params=LEVELS)
+def isa(request, monkeypatch) -> str:
+    level = request.param
+    if level not in ISAS:
+        pytest.skip(f"this CPU or build cannot run the {level} kernels ({ISAS})")
+    monkeypatch.setenv("MLX_QMM_CPU_ISA", level)
+    assert mlx_qmm.backend_info()["cpu_isa"] == level
+    return level
+
+
+def check_quantized(x, w_q, w_hat, transpose, g, bits, dtype, seed, bias=None):
+    wq, scales, biases = w_q
+    out = evaluate_poisoned(
+        mlx_qmm.quantized_matmul(x, wq, scales, biases, transpose, g, bits, bias=bias)
+    )
+    assert out.dtype == dtype
+    assert_close(out, reference_qmm(x, w_hat, transpose, bias), dtype, seed)
+
+
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_quantized_transposed(isa, bits, dtype_name, seed):
+    """x @ W.T: the GEMV kernels for up to 4 rows, GEMM past them."""
+    dtype = DTYPES[dtype_name]
+    for g, k in PACKED_K:
+        wq, scales, biases, w_hat = random_quantized((RAGGED_N, k), g, bits, dtype)
+        bias = mx.random.normal((RAGGED_N,)).astype(dtype)
+        for m in ROWS:
+            x = mx.random.normal((m, k)).astype(dtype)
+            check_quantized(
+                x,
+                (wq, scales, biases),
+                w_hat,
+                True,
+                g,
+                bits,
+                dtype,
+                seed,
+                bias if m % 2 else None,
+            )
+
+
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_quantized_not_transposed(isa, bits, dtype_name, seed):
+    """x @ W, W [K, N] packed along N: K any length (37 is odd)."""
+    dtype = DTYPES[dtype_name]
+    for g in (32, 128):
+        n = 3 * g
+        wq, scales, biases, w_hat = random_quantized((37, n), g, bits, dtype)
+        for m in (1, GEMV_MAX_ROWS + 1, CPU_ROW_BLOCK + 5):
+            x = mx.random.normal((m, 37)).astype(dtype)
+            check_quantized(x, (wq, scales, biases), w_hat, False, g, bits, dtype, seed)
+
+
+@pytest.mark.parametrize("transpose", [True, False])
+def test_quantized_deeper_than_a_depth_block(isa, transpose, seed):
+    """K past CPU_DEPTH_BLOCK: the GEMM accumulates over depth blocks."""
+    g, bits = 128, 4
+    k, n = DEPTH_BLOCK + 2 * g, 2 * g
+    shape = (n, k) if transpose else (k, n)
+    wq, scales, biases, w_hat = random_quantized(shape, g, bits, mx.float32)
+    for m in (1, MICRO_ROWS + 1):
+        x = mx.random.normal((m, k))
+        check_quantized(
+            x, (wq, scales, biases), w_hat, transpose, g, bits, mx.float32, seed
+        )
+
+
+@pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.parametrize("m", [1, MICRO_ROWS + 1])
+def test_quantized_strided_and_broadcast(isa, transpose, m, seed):
+    """Weights strided along their packed axis (the kernels gather them),
+    column-major x, x broadcast over a batch of weights."""
+    g, bits = 32, 3
+    shape = (64, 96) if transpose else (96, 64)
+    wq, scales, biases, w_hat = random_quantized(shape, g, bits, mx.float16)
+    # Column-major copies: same values, last-axis strides != 1.
+    wq_t, s_t, b_t = (mx.swapaxes(mx.array(a.T), 0, 1) for a in (wq, scales, biases))
+    k = w_hat.shape[-1] if transpose else w_hat.shape[-2]
+    x = mx.swapaxes(mx.random.normal((k, m)).astype(mx.float16), 0, 1)
+    check_quantized(x, (wq_t, s_t, b_t), w_hat, transpose, g, bits, mx.float16, seed)
+
+    batch = (3,)
+    shape_b = (*batch, *shape)
+    wq, scales, biases, w_hat = random_quantized(shape_b, g, bits, mx.float32)
+    xb = mx.broadcast_to(mx.random.normal((1, m, k)), (2, 3, m, k))
+    check_quantized(
+        xb, (wq, scales, biases), w_hat, transpose, g, bits, mx.float32, seed
+    )
+
+
+def dense_reference(x, w, transpose, bias=None):
+    x32, w32 = x.astype(mx.float32), w.astype(mx.float32)
+    out = x32 @ (mx.swapaxes(w32, -1, -2) if transpose else w32)
+    return out if bias is None else out + bias.astype(mx.float32)
+
+
+@pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_dense(isa, transpose, dtype_name, seed):
+    """K not a multiple of the SIMD width (8) or of the micro-kernel slice,
+    N a partial panel, every row count."""
+    dtype = DTYPES[dtype_name]
+    for k in (7, 300):
+        w_shape = (RAGGED_N, k) if transpose else (k, RAGGED_N)
+        w = mx.random.normal(w_shape).astype(dtype)
+        bias = mx.random.normal((RAGGED_N,)).astype(dtype)
+        for m in ROWS:
+            x = mx.random.normal((m, k)).astype(dtype)
+            b = bias if m % 2 else None
+            out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose, bias=b))
+            assert out.dtype == dtype
+            assert_close(out, dense_reference(x, w, transpose, b), dtype, seed)
+
+
+@pytest.mark.parametrize("m", [1, MICRO_ROWS + 1])
+def test_dense_strided_deep_and_broadcast(isa, m, seed):
+    """Weights strided along K and along N (the gather paths), K past a
+    depth block, and a broadcast batch."""
+    k = DEPTH_BLOCK + 5
+    base = mx.random.normal((2 * RAGGED_N, k)).astype(mx.bfloat16)
+    x = mx.random.normal((m, k)).astype(mx.bfloat16)
+    for w, transpose in (
+        (base[::2], True),  # rows strided: rows contiguous along K
+        (mx.swapaxes(mx.array(base.T), 0, 1)[:RAGGED_N], True),  # strided along K
+        (base[:RAGGED_N].T, False),  # x @ W with W's columns strided
+    ):
+        out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose))
+        assert_close(out, dense_reference(x, w, transpose), mx.bfloat16, seed)
+    w = mx.random.normal((3, 40, 24))
+    xb = mx.broadcast_to(mx.random.normal((1, m, 24)), (2, 3, m, 24))
+    out = evaluate_poisoned(mlx_qmm.matmul(xb, w))
+    assert_close(out, dense_reference(xb, w, True), mx.float32, seed)
+
+
+def test_unknown_isa_raises_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("MLX_QMM_CPU_ISA", "sse9")
+    wq, scales, biases, _ = random_quantized((16, 64), 64, 4, mx.float32)
+    with pytest.raises(ValueError, match="MLX_QMM_CPU_ISA=sse9"):
+        mx.eval(mlx_qmm.quantized_matmul(mx.random.normal((1, 64)), wq, scales, biases))
+    with pytest.raises(ValueError, match="MLX_QMM_CPU_ISA=sse9"):
+        mlx_qmm.backend_info()
+
+
+def test_isa_levels_reported():
+    """scalar always runs; the default is the fastest level available."""
+    assert ISAS[-1] == "scalar"
+    if os.uname().machine == "x86_64":
+        has_avx2 = "avx2" in open("/proc/cpuinfo").read().split()
+        assert ("avx2" in ISAS) == has_avx2
+    if "MLX_QMM_CPU_ISA" not in os.environ:
+        assert mlx_qmm.backend_info()["cpu_isa"] == ISAS[0]
+
+
+# A battery of cases for a fresh process with its own thread count: every
+# level, both schedules, quantized and dense.
+THREADS_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+import mlx.core as mx, mlx_qmm
+from conftest import (
+    TOLERANCE, random_quantized, reference_qmm, rel_error, evaluate_poisoned)
+errors = {{}}  # case: relative error over the dtype's tolerance
+for isa in mlx_qmm._loader._ext.cpu_isas():
+    os.environ["MLX_QMM_CPU_ISA"] = isa
+    for bits, g, dtype in ((4, 64, mx.float32), (3, 32, mx.bfloat16),
+                           (2, 128, mx.float16)):
+        wq, s, b, w_hat = random_quantized((101, 256), g, bits, dtype)
+        for m in (1, 3, 70):
+            x = mx.random.normal((m, 256)).astype(dtype)
+            out = evaluate_poisoned(
+                mlx_qmm.quantized_matmul(x, wq, s, b, True, g, bits))
+            errors[f"{{isa}} q{{bits}} m{{m}}"] = rel_error(
+                out, reference_qmm(x, w_hat, True)) / TOLERANCE[dtype]
+        wq, s, b, w_hat = random_quantized((50, 2 * g), g, bits, dtype)
+        x = mx.random.normal((9, 50)).astype(dtype)
+        out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, wq, s, b, False, g, bits))
+        errors[f"{{isa}} q{{bits}} xW"] = rel_error(
+            out, reference_qmm(x, w_hat, False)) / TOLERANCE[dtype]
+    w = mx.random.normal((77, 129))
+    for m in (2, 13):
+        x = mx.random.normal((m, 129))
+        out = evaluate_poisoned(mlx_qmm.matmul(x, w))
+        errors[f"{{isa}} dense m{{m}}"] = (
+            rel_error(out, x @ w.T) / TOLERANCE[mx.float32])
+print(json.dumps({{"threads": mlx_qmm.backend_info()["cpu_threads"],
+                  "errors": errors}}))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_counts(threads):
+    """One thread (everything inline) and more threads than this machine may
+    have cores (uneven splits), in a fresh process each."""
+    env = dict(os.environ, MLX_QMM_NUM_THREADS=str(threads))
+    env.pop("MLX_QMM_BACKEND", None)
+    env.pop("MLX_QMM_CPU_ISA", None)
+    code = THREADS_SCRIPT.format(tests=os.path.dirname(__file__))
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["threads"] == threads
+    assert len(report["errors"]) == len(ISAS) * 14
+    for case, ratio in report["errors"].items():
+        # Relative error over the dtype's tolerance (NaN if poisoned).
+        assert ratio <= 1.0, (case, ratio)
+
+
+def test_machine_probes():
+    """The benchmark's bandwidth and FMA-rate probes return plausible rates
+    (bytes and FLOPs per second of a real machine, not zeros or garbage)."""
+    bw = EXT.cpu_memory_bandwidth(64 << 20, 2)
+    assert set(bw) == {"read", "copy"}
+    for rate in bw.values():
+        assert 1e8 < rate < 1e13
+    peak = EXT.cpu_fma_peak(0.02, 1)
+    assert 1e8 < peak < 1e14

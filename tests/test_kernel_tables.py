@@ -1,0 +1,84 @@
+"""Each SIMD table of the CPU kernels against the scalar one, function by
+function, outside MLX (tests/cpu_kernels/check_tables.cpp): natively for
+this machine's table, and the arm64 NEON table under qemu-aarch64, since no
+arm64 machine runs our CI. The arm64 check needs a cross compiler and qemu
+(Debian: apt-get install g++-aarch64-linux-gnu qemu-user) and is skipped,
+saying so, without them."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import mlx.core as mx
+import mlx_qmm
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "csrc" / "cpu"
+CHECK = ROOT / "tests" / "cpu_kernels" / "check_tables.cpp"
+# The scalar table converts 16-bit floats with MLX's own (header-only) types.
+MLX_INCLUDE = Path(mx.__file__).resolve().parent / "include"
+
+
+def build_and_run(cxx: str, target_flags: list[str], tmp: Path, runner=()):
+    """Compile the checker with the three tables (the AVX2 file alone with
+    its instruction-set flags, as CMake does) and run it."""
+    common = ["-O2", "-std=c++20", f"-I{ROOT}", f"-I{MLX_INCLUDE}", *target_flags]
+    x86 = not runner and platform.machine() in ("x86_64", "AMD64")
+    objects = []
+    for source in ("check", "kernels_scalar", "kernels_neon", "kernels_avx2"):
+        path = CHECK if source == "check" else KERNELS / f"{source}.cpp"
+        # On other targets kernels_avx2.cpp compiles to a stub.
+        extra = (
+            ["-mavx2", "-mfma", "-mf16c"] if x86 and source == "kernels_avx2" else []
+        )
+        obj = tmp / f"{source}.o"
+        subprocess.run(
+            [cxx, *common, *extra, "-c", str(path), "-o", str(obj)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        objects.append(str(obj))
+    exe = tmp / "check_tables"
+    subprocess.run(
+        [cxx, *common, *objects, "-o", str(exe)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return subprocess.run([*runner, str(exe)], capture_output=True, text=True)
+
+
+def test_native_simd_table(tmp_path):
+    machine = platform.machine()
+    isas = mlx_qmm._loader._ext.cpu_isas()
+    if machine in ("x86_64", "AMD64") and "avx2" not in isas:
+        pytest.skip("this CPU lacks AVX2/FMA/F16C: no SIMD table to check")
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        pytest.skip("no C++ compiler on PATH")
+    result = build_and_run(cxx, [], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{isas[0]} against scalar" in result.stdout
+    assert "0 failures" in result.stdout
+
+
+def test_neon_table_under_qemu(tmp_path):
+    cxx = shutil.which("aarch64-linux-gnu-g++")
+    qemu = shutil.which("qemu-aarch64")
+    if platform.machine() in ("arm64", "aarch64"):
+        pytest.skip("on arm64 test_native_simd_table checks the NEON table")
+    if cxx is None or qemu is None:
+        pytest.skip(
+            "needs aarch64-linux-gnu-g++ and qemu-aarch64 "
+            "(apt-get install g++-aarch64-linux-gnu qemu-user)"
+        )
+    result = build_and_run(cxx, ["-static"], tmp_path, runner=(qemu,))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "neon against scalar" in result.stdout
+    assert "0 failures" in result.stdout
