@@ -7,18 +7,32 @@
 
 namespace mlx_qmm {
 
+namespace {
+
+#ifdef MLX_QMM_CUDA
+constexpr bool kCudaKernels = true;
+#else
+constexpr bool kCudaKernels = false;
+#endif
+
+} // namespace
+
 bool has_own_kernels(const mx::Device& device, KernelFamily) {
   if (device == mx::Device::cpu) {
     return true;
   }
-  // GPU streams: our Metal kernels where MLX has its Metal backend; stock
-  // ops on CUDA until our CUDA kernels land.
-  return metal::kMetalKernelSource != metal::MetalKernelSource::None;
+  // GPU streams: our Metal kernels where MLX has its Metal backend, our
+  // CUDA kernels where it has its CUDA backend.
+  return metal::kMetalKernelSource != metal::MetalKernelSource::None ||
+      kCudaKernels;
 }
 
 namespace {
 
-std::string gpu_provider(const char* kernels) {
+std::string gpu_provider(const char* kernels, const char* cuda_kernels) {
+  if (kCudaKernels) {
+    return std::string("mlx_qmm CUDA kernels (") + cuda_kernels + ")";
+  }
   switch (metal::kMetalKernelSource) {
     case metal::MetalKernelSource::Metallib:
       return std::string("mlx_qmm Metal kernels (") + kernels +
@@ -52,11 +66,15 @@ std::string cpu_provider(const char* metal_kernels) {
 std::vector<KernelProvider> kernel_providers() {
   const char* quantized = "qmv_affine, qmm_affine";
   const char* dense = "dense_gemv, dense_gemm";
+  const char* cuda_quantized =
+      "matvec_affine, tensor_affine (float16/bfloat16), simt_affine";
+  const char* cuda_dense =
+      "matvec_dense, tensor_dense (float16/bfloat16), simt_dense";
   return {
       {"cpu", "quantized_matmul", cpu_provider(quantized)},
       {"cpu", "matmul", cpu_provider(dense)},
-      {"gpu", "quantized_matmul", gpu_provider(quantized)},
-      {"gpu", "matmul", gpu_provider(dense)},
+      {"gpu", "quantized_matmul", gpu_provider(quantized, cuda_quantized)},
+      {"gpu", "matmul", gpu_provider(dense, cuda_dense)},
   };
 }
 

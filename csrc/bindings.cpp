@@ -21,6 +21,7 @@
 #include "csrc/cpu/machine_probes.h"
 #include "csrc/cpu/matmul_driver.h"
 #include "csrc/cpu/thread_pool.h"
+#include "csrc/cuda/launch_plan.h"
 #include "csrc/metal/kernel_selection.h"
 #include "csrc/metal/kernel_source.h"
 #include "csrc/metal/simulator_bridge.h"
@@ -145,6 +146,42 @@ NB_MODULE(_ext, m) {
       "The Metal kernel selection table (csrc/metal/kernel_selection.h), in "
       "order: (quantized, transpose, max rows or None, kernel, tile side or "
       "None, work of one threadgroup).");
+
+  m.def(
+      "cuda_launch_plan",
+      [](const std::string& dtype,
+         int bits,
+         bool transpose,
+         int m,
+         int n,
+         int k,
+         bool aligned,
+         int multiprocessors) {
+        using mlx_qmm::cuda::FloatType;
+        const FloatType type = dtype == "float32" ? FloatType::Float32
+            : dtype == "float16"                  ? FloatType::Float16
+            : dtype == "bfloat16"
+            ? FloatType::BFloat16
+            : throw std::invalid_argument(
+                  "dtype must be float32, float16 or bfloat16");
+        const auto plan = mlx_qmm::cuda::plan_matmul(
+            {type, bits, transpose, m, n, k, aligned, multiprocessors});
+        return std::make_tuple(
+            plan.name,
+            std::vector<int>(plan.grid.begin(), plan.grid.end()),
+            plan.block,
+            plan.shared_bytes);
+      },
+      "dtype"_a,
+      "bits"_a,
+      "transpose"_a,
+      "m"_a,
+      "n"_a,
+      "k"_a,
+      "aligned"_a,
+      "multiprocessors"_a,
+      "The CUDA launch plan (csrc/cuda/launch_plan.h) of one weight batch, "
+      "bits 0 for dense: (kernel name, grid, block, dynamic shared bytes).");
 
   m.def(
       "cpu_threads",

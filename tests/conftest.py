@@ -30,8 +30,17 @@ TOLERANCE = {mx.float32: 1e-5, mx.float16: 1e-3, mx.bfloat16: 1e-2}
 # built (or taken from the cache) once, before any test runs.
 METAL_SIM = os.environ.get("MLX_QMM_BACKEND") == "metal-sim"
 
+# On MLX's CUDA backend the suite's references (stock ops in float32, every
+# bits value) need the CPU: CUDA's float32 matmul may round through tf32 and
+# it quantizes no 1-bit weights. So the suite runs on the CPU stream there,
+# and test_cuda.py runs our CUDA kernels explicitly on the GPU stream against
+# CPU references.
+CUDA = mlx_qmm.backend_info()["gpu_backend"] == "cuda"
+
 
 def pytest_configure(config):
+    if CUDA:
+        mx.set_default_device(mx.cpu)
     if METAL_SIM:
         import metal_sim
 
@@ -126,10 +135,18 @@ def random_quantized(
     shape: tuple[int, ...], group_size: int, bits: int, dtype
 ) -> tuple[mx.array, mx.array, mx.array, mx.array]:
     """Quantize a random float matrix (any batch) of ``shape``: (w, s, b, w_hat)."""
+    # On the CPU stream: exact float32, and every bits value (MLX's CUDA
+    # backend quantizes no 1-bit weights).
+    cpu = mx.cpu
     w = mx.random.normal(shape).astype(dtype)
-    wq, scales, biases = mx.quantize(w, group_size, bits)
+    wq, scales, biases = mx.quantize(w, group_size, bits, stream=cpu)
     w_hat = mx.dequantize(
-        wq, scales.astype(mx.float32), biases.astype(mx.float32), group_size, bits
+        wq,
+        scales.astype(mx.float32, stream=cpu),
+        biases.astype(mx.float32, stream=cpu),
+        group_size,
+        bits,
+        stream=cpu,
     )
     mx.eval(wq, scales, biases, w_hat)
     return wq, scales, biases, w_hat
@@ -137,12 +154,14 @@ def random_quantized(
 
 def reference_qmm(x, w_hat, transpose, bias=None):
     """float32 ``x @ w_hat.T (+ bias)`` with matmul broadcasting."""
-    x = x.astype(mx.float32)
-    w = mx.swapaxes(w_hat, -1, -2) if transpose else w_hat
-    if x.ndim == 1:
-        out = mx.squeeze(mx.matmul(x[None], w), -2)
-    else:
-        out = mx.matmul(x, w)
-    if bias is not None:
-        out = out + bias.astype(mx.float32)
-    return out
+    # On the CPU stream: a GPU's float32 matmul may round through tf32.
+    with mx.stream(mx.cpu):
+        x = x.astype(mx.float32)
+        w = mx.swapaxes(w_hat, -1, -2) if transpose else w_hat
+        if x.ndim == 1:
+            out = mx.squeeze(mx.matmul(x[None], w), -2)
+        else:
+            out = mx.matmul(x, w)
+        if bias is not None:
+            out = out + bias.astype(mx.float32)
+        return mx.eval(out) or out

@@ -230,6 +230,7 @@ THREADS_SCRIPT = """
 import json, os, sys
 sys.path.insert(0, {tests!r})
 import mlx.core as mx, mlx_qmm
+mx.set_default_device(mx.cpu)  # the CPU kernels, whatever the GPU
 from conftest import (
     TOLERANCE, random_quantized, reference_qmm, rel_error, evaluate_poisoned)
 errors = {{}}  # case: relative error over the dtype's tolerance

@@ -43,8 +43,10 @@ def test_backend_info():
         gpu = info["kernels"]["gpu"][op]
         if info["gpu_backend"] is None:
             assert gpu == "no GPU backend in this MLX"
+        elif info["gpu_backend"] == "cuda":
+            assert gpu.startswith("mlx_qmm CUDA kernels")
         else:
-            assert gpu.startswith("stock MLX ops")
+            assert gpu.startswith("mlx_qmm Metal kernels")
 
 
 def test_format_constants_match_stock_quantize():

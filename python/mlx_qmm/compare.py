@@ -49,10 +49,18 @@ def reference_quantized_matmul(
     group_size: int = 64,
     bits: int = 4,
 ) -> mx.array:
-    """The float32 reference: stock ``mx.dequantize`` then ``mx.matmul``."""
+    """The float32 reference: stock ``mx.dequantize`` then ``mx.matmul``, on
+    the CPU stream (a GPU's float32 matmul may round through tf32)."""
     f32 = mx.float32
-    w_hat = mx.dequantize(w, scales.astype(f32), biases.astype(f32), group_size, bits)
-    return mx.matmul(x.astype(f32), mx.swapaxes(w_hat, -1, -2) if transpose else w_hat)
+    with mx.stream(mx.cpu):
+        w_hat = mx.dequantize(
+            w, scales.astype(f32), biases.astype(f32), group_size, bits
+        )
+        out = mx.matmul(
+            x.astype(f32), mx.swapaxes(w_hat, -1, -2) if transpose else w_hat
+        )
+        mx.eval(out)
+    return out
 
 
 @dataclass

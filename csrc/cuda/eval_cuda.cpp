@@ -1,0 +1,304 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// GPU evaluation on MLX's CUDA backend: the launch plan (launch_plan.h)
+// becomes one kernel node per weight batch in MLX's command encoder.
+//
+// Why driver handles: libmlx links the CUDA runtime statically, so a
+// __global__ function pointer from this extension (registered with our own,
+// shared runtime) means nothing to libmlx's runtime, and
+// cudaGraphAddKernelNode fails with "invalid resource handle". A CUfunction
+// from cudaGetFuncBySymbol is a driver object that any runtime in the
+// process can put in a graph (CommandEncoder::add_kernel_node takes one).
+//
+// Strided operands are first copied into row-contiguous temporaries, so a
+// weight batch is a fixed stride away from the last and every row of x and
+// out is k and n elements after the previous.
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "csrc/cuda/launch_plan.h"
+#include "csrc/primitives.h"
+#include "kernels/cuda/kernel_symbols.h"
+#include "mlx/backend/cuda/device.h"
+#include "mlx/backend/cuda/utils.h"
+
+namespace mlx_qmm {
+
+namespace {
+
+using cuda::FloatType;
+
+FloatType float_type(mx::Dtype dtype, const char* primitive) {
+  switch (dtype) {
+    case mx::float32:
+      return FloatType::Float32;
+    case mx::float16:
+      return FloatType::Float16;
+    case mx::bfloat16:
+      return FloatType::BFloat16;
+    default:
+      throw std::invalid_argument(
+          std::string("[") + primitive +
+          "] CUDA kernels take float32, float16 or bfloat16.");
+  }
+}
+
+void check_cuda(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(
+        std::string("[mlx_qmm] ") + what + ": " + cudaGetErrorString(status));
+  }
+}
+
+// The driver handle of a kernel symbol, with its shared-memory limit raised
+// once where it needs more than the default 48 KB.
+CUfunction kernel_function(const void* symbol, int shared_bytes) {
+  static std::mutex mutex;
+  static std::unordered_map<const void*, std::pair<CUfunction, int>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(symbol);
+  if (it == cache.end()) {
+    cudaFunction_t function;
+    check_cuda(cudaGetFuncBySymbol(&function, symbol), "cudaGetFuncBySymbol");
+    it = cache.emplace(symbol, std::make_pair(CUfunction(function), 0)).first;
+  }
+  auto& [function, shared_limit] = it->second;
+  if (shared_bytes > shared_limit) {
+    // The attribute belongs to the function, whichever API sets it.
+    check_cuda(
+        cudaFuncSetAttribute(
+            symbol, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes),
+        "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+    shared_limit = shared_bytes;
+  }
+  return function;
+}
+
+int multiprocessor_count(int device) {
+  static std::mutex mutex;
+  static std::unordered_map<int, int> counts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = counts.find(device);
+  if (it == counts.end()) {
+    int count = 0;
+    check_cuda(
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+        "cudaDeviceGetAttribute");
+    it = counts.emplace(device, count).first;
+  }
+  return it->second;
+}
+
+const void* plan_symbol(
+    const cuda::LaunchPlan& plan,
+    const cuda::MatmulProblem& p) {
+  switch (plan.kind) {
+    case cuda::KernelKind::Matvec:
+      return p.bits == 0
+          ? cuda::matvec_dense_symbol(p.type, plan.rows)
+          : cuda::matvec_affine_symbol(p.type, p.bits, plan.rows);
+    case cuda::KernelKind::Tensor:
+      return p.bits == 0
+          ? cuda::tensor_dense_symbol(p.type, plan.tile)
+          : cuda::tensor_affine_symbol(p.type, p.bits, plan.tile);
+    case cuda::KernelKind::Simt:
+      return cuda::simt_symbol(p.type, p.bits != 0, p.transpose);
+  }
+  return nullptr;
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// A row-contiguous copy of a strided view, made by strided_copy on the
+// encoder's stream; kept alive by the encoder until the graph has run.
+mx::array row_contiguous_copy(
+    mx::cu::CommandEncoder& encoder,
+    const mx::array& in,
+    const char* primitive) {
+  cuda::StridedCopyArgs args{};
+  // Axes of size 1 go; an axis contiguous with the next merges into it.
+  for (int d = 0; d < static_cast<int>(in.ndim()); ++d) {
+    if (in.shape(d) == 1) {
+      continue;
+    }
+    const int64_t size = in.shape(d);
+    const int64_t stride = in.strides()[d];
+    if (args.ndim > 0 && args.strides[args.ndim - 1] == stride * size) {
+      args.shape[args.ndim - 1] *= size;
+      args.strides[args.ndim - 1] = stride;
+      continue;
+    }
+    if (args.ndim == cuda::kStridedCopyMaxDims) {
+      throw std::invalid_argument(
+          std::string("[") + primitive + "] A strided operand with more " +
+          "than " + std::to_string(cuda::kStridedCopyMaxDims) +
+          " non-mergeable axes; make it contiguous first.");
+    }
+    args.shape[args.ndim] = size;
+    args.strides[args.ndim] = stride;
+    ++args.ndim;
+  }
+  mx::array copy(in.shape(), in.dtype(), nullptr, {});
+  copy.set_data(mx::allocator::malloc(copy.nbytes()));
+  args.src = mx::gpu_ptr<void>(in);
+  args.dst = mx::gpu_ptr<void>(copy);
+  args.size = in.size();
+  const void* symbol = cuda::strided_copy_symbol(in.itemsize());
+  if (!symbol) {
+    throw std::logic_error(
+        std::string("[") + primitive + "] No strided copy for this dtype.");
+  }
+  encoder.set_input_array(in);
+  encoder.set_output_array(copy);
+  encoder.add_kernel_node_ex(
+      kernel_function(symbol, 0),
+      dim3(static_cast<unsigned>(
+          (args.size + cuda::kStridedCopyThreads - 1) /
+          cuda::kStridedCopyThreads)),
+      dim3(cuda::kStridedCopyThreads),
+      dim3(1, 1, 1),
+      0,
+      args);
+  encoder.add_temporary(copy);
+  return copy;
+}
+
+// inputs: x, w[, scales, biases][, bias]; bits 0 for dense.
+void eval_matmul(
+    const mx::Stream& stream,
+    const std::vector<mx::array>& given,
+    mx::array& out,
+    int bits,
+    int group_size,
+    bool transpose,
+    bool has_bias,
+    const char* primitive) {
+  auto& encoder = mx::cu::get_command_encoder(stream);
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  if (out.size() == 0) {
+    return;
+  }
+  std::vector<mx::array> inputs;
+  for (const auto& in : given) {
+    inputs.push_back(
+        in.flags().row_contiguous
+            ? in
+            : row_contiguous_copy(encoder, in, primitive));
+  }
+  // The encoder orders a kernel node after the nodes that wrote the arrays
+  // named before it, and forgets the names once the node is added: each
+  // node names them anew.
+  auto name_arrays = [&] {
+    for (const auto& in : inputs) {
+      encoder.set_input_array(in);
+    }
+    encoder.set_output_array(out);
+  };
+
+  const bool quantized = bits != 0;
+  const mx::array& x = inputs[0];
+  const mx::array& w = inputs[1];
+  const int n = out.shape(-1);
+  const int k = x.shape(-1);
+  const int64_t rows = out.size() / n;
+  // A 2-D w serves every row of x; a batched one (broadcast to x's batch
+  // shape by the op) one matrix of M rows each.
+  const int64_t batches = w.ndim() == 2 ? 1 : rows / x.shape(-2);
+  const int64_t rows_per_batch = rows / batches;
+
+  const char* x_ptr = static_cast<const char*>(mx::gpu_ptr<void>(x));
+  const char* w_ptr = static_cast<const char*>(mx::gpu_ptr<void>(w));
+  const char* scales_ptr = quantized
+      ? static_cast<const char*>(mx::gpu_ptr<void>(inputs[2]))
+      : nullptr;
+  const char* biases_ptr = quantized
+      ? static_cast<const char*>(mx::gpu_ptr<void>(inputs[3]))
+      : nullptr;
+  const void* bias_ptr = has_bias ? mx::gpu_ptr<void>(inputs.back()) : nullptr;
+  char* out_ptr = static_cast<char*>(mx::gpu_ptr<void>(out));
+  const int64_t w_batch_bytes = batches == 1 ? 0 : w.nbytes() / batches;
+  const int64_t sb_batch_bytes =
+      batches == 1 || !quantized ? 0 : inputs[2].nbytes() / batches;
+  const int64_t element = out.itemsize();
+
+  // Launches cover at most this many rows (the grid's y limit).
+  const int64_t max_rows = int64_t{65535} * cuda::kSimtBlockM / 2;
+  const int device = encoder.device().cuda_device();
+  for (int64_t b = 0; b < batches; ++b) {
+    for (int64_t r0 = 0; r0 < rows_per_batch; r0 += max_rows) {
+      const int m = static_cast<int>(std::min(max_rows, rows_per_batch - r0));
+      const int64_t row = b * rows_per_batch + r0;
+      cuda::MatmulArgs args{
+          x_ptr + row * k * element,
+          w_ptr + b * w_batch_bytes,
+          quantized ? scales_ptr + b * sb_batch_bytes : nullptr,
+          quantized ? biases_ptr + b * sb_batch_bytes : nullptr,
+          bias_ptr,
+          out_ptr + row * n * element,
+          m,
+          n,
+          k,
+          bits,
+          quantized ? __builtin_ctz(static_cast<unsigned>(group_size)) : 0};
+      const cuda::MatmulProblem problem{
+          float_type(out.dtype(), primitive),
+          bits,
+          transpose,
+          m,
+          n,
+          k,
+          aligned16(args.x) && aligned16(args.w) &&
+              (!quantized ||
+               (aligned16(args.scales) && aligned16(args.biases))) &&
+              aligned16(args.out),
+          multiprocessor_count(device)};
+      const cuda::LaunchPlan plan = cuda::plan_matmul(problem);
+      const void* symbol = plan_symbol(plan, problem);
+      if (!symbol) {
+        throw std::logic_error(
+            std::string("[") + primitive + "] No CUDA kernel " + plan.name);
+      }
+      name_arrays();
+      encoder.add_kernel_node_ex(
+          kernel_function(symbol, plan.shared_bytes),
+          dim3(plan.grid[0], plan.grid[1], plan.grid[2]),
+          dim3(plan.block, 1, 1),
+          dim3(1, 1, 1),
+          static_cast<uint32_t>(plan.shared_bytes),
+          args);
+    }
+  }
+}
+
+} // namespace
+
+void AffineQuantizedMatmul::eval_gpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  eval_matmul(
+      stream(),
+      inputs,
+      out,
+      bits_,
+      group_size_,
+      transpose_,
+      has_bias_,
+      "QmmAffineQuantizedMatmul");
+}
+
+void DenseMatmul::eval_gpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& out) {
+  eval_matmul(
+      stream(), inputs, out, 0, 0, transpose_, has_bias_, "QmmDenseMatmul");
+}
+
+} // namespace mlx_qmm

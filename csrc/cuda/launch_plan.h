@@ -1,0 +1,50 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Which CUDA kernel variant computes a matmul, and its grid, block and
+// shared memory. Plain C++ (no CUDA headers), so that the choice is unit
+// tested on machines without a GPU; eval_cuda.cpp turns a plan into a
+// launch.
+
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "kernels/cuda/launch_params.h"
+#include "kernels/cuda/tensor_tiles.h"
+
+namespace mlx_qmm::cuda {
+
+struct MatmulProblem {
+  FloatType type;
+  int bits; // 0: dense weights
+  bool transpose;
+  int m; // rows of x per weight batch
+  int n;
+  int k;
+  // x, w, scales, biases, bias and out all start at 16-byte boundaries.
+  bool aligned;
+  int multiprocessors;
+};
+
+enum class KernelKind : int { Matvec, Tensor, Simt };
+
+struct LaunchPlan {
+  KernelKind kind;
+  int rows; // Matvec: the kernel's rows template (1 or kMatvecMaxRows)
+  TensorTile tile; // Tensor
+  std::array<int, 3> grid;
+  int block;
+  int shared_bytes; // dynamic
+  std::string name; // e.g. "tensor_affine_bf16_b4_large"
+};
+
+// The rules, first match wins:
+//  - Matvec: transposed weights, aligned, (dense) K a multiple of 8, and
+//    M = 1, or M <= kMatvecMaxRows in float32: one pass over the weights.
+//  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
+//    of 8; the largest tile whose grid still gives every SM a block.
+//  - Simt: everything else.
+LaunchPlan plan_matmul(const MatmulProblem& problem);
+
+} // namespace mlx_qmm::cuda

@@ -1,0 +1,115 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Unpacking the affine format (csrc/quantized_format.h) eight values at a
+// time. Eight consecutive values of a row are `bits` bytes of its bit
+// stream, starting at bit 8 * i * bits for the i-th octet; since every
+// octet of 1 to 8 bits that starts inside a word ends inside the next one,
+// a 64-bit window of two words, shifted to the octet's start, always holds
+// it.
+//
+// Integers become floats without an int-to-float conversion (a slow
+// instruction on NVIDIA GPUs): OR-ing q < 2^23 into the mantissa of 2^23
+// (0x4B000000) gives the float 2^23 + q exactly, and one subtraction leaves
+// q. For 4 and 8 bits a byte permute builds four such floats from four bytes
+// at once, so the cost is about one integer and one float instruction a
+// value.
+
+#pragma once
+
+#include <cstdint>
+
+namespace mlx_qmm::cuda {
+
+inline constexpr uint32_t kMagicFloatBits = 0x4B000000u; // 2^23
+inline constexpr float kMagicFloat = 8388608.0f;
+
+__device__ __forceinline__ float magic_to_float(uint32_t q) {
+  return __uint_as_float(kMagicFloatBits | q) - kMagicFloat;
+}
+
+// Byte b of `bytes` as the float 2^23 + byte: __byte_perm picks byte b of
+// the first operand for the low byte and bytes 0, 0 and 3 of 0x4B000000 for
+// the others.
+template <int b>
+__device__ __forceinline__ float byte_to_float(uint32_t bytes) {
+  constexpr uint32_t selector = 0x7440u | b;
+  return __uint_as_float(__byte_perm(bytes, kMagicFloatBits, selector)) -
+      kMagicFloat;
+}
+
+// q[t] = value t of the octet whose stream starts at bit 0 of `window`.
+template <int bits>
+__device__ __forceinline__ void unpack_octet(uint64_t window, float (&q)[8]) {
+  if constexpr (bits == 4) {
+    const uint32_t word = static_cast<uint32_t>(window);
+    const uint32_t low = word & 0x0F0F0F0Fu; // values 0, 2, 4, 6
+    const uint32_t high = (word >> 4) & 0x0F0F0F0Fu; // values 1, 3, 5, 7
+    q[0] = byte_to_float<0>(low);
+    q[1] = byte_to_float<0>(high);
+    q[2] = byte_to_float<1>(low);
+    q[3] = byte_to_float<1>(high);
+    q[4] = byte_to_float<2>(low);
+    q[5] = byte_to_float<2>(high);
+    q[6] = byte_to_float<3>(low);
+    q[7] = byte_to_float<3>(high);
+  } else if constexpr (bits == 8) {
+    const uint32_t lo = static_cast<uint32_t>(window);
+    const uint32_t hi = static_cast<uint32_t>(window >> 32);
+    q[0] = byte_to_float<0>(lo);
+    q[1] = byte_to_float<1>(lo);
+    q[2] = byte_to_float<2>(lo);
+    q[3] = byte_to_float<3>(lo);
+    q[4] = byte_to_float<0>(hi);
+    q[5] = byte_to_float<1>(hi);
+    q[6] = byte_to_float<2>(hi);
+    q[7] = byte_to_float<3>(hi);
+  } else {
+    constexpr uint32_t mask = (1u << bits) - 1u;
+#pragma unroll
+    for (int t = 0; t < 8; ++t) {
+      q[t] = magic_to_float(static_cast<uint32_t>(window >> (t * bits)) & mask);
+    }
+  }
+}
+
+// The window of octet i of a 32-value block held in registers (`bits`
+// words); i is a compile-time constant after unrolling.
+template <int bits>
+__device__ __forceinline__ uint64_t
+block_octet_window(const uint32_t (&words)[bits], int i) {
+  const int first_bit = 8 * i * bits;
+  const int word = first_bit / 32;
+  const int shift = first_bit % 32;
+  uint64_t window = words[word];
+  if (word + 1 < bits) {
+    window |= static_cast<uint64_t>(words[word + 1]) << 32;
+  }
+  return window >> shift;
+}
+
+// The window of octet i of a row whose stream starts at `words` (any
+// memory); reads one word past the octet's last, which the caller provides.
+template <int bits>
+__device__ __forceinline__ uint64_t
+row_octet_window(const uint32_t* words, int i) {
+  const int first_bit = 8 * i * bits;
+  const int word = first_bit / 32;
+  const uint64_t window =
+      words[word] | (static_cast<uint64_t>(words[word + 1]) << 32);
+  return window >> (first_bit % 32);
+}
+
+// Value `index` of a row's stream for any bits (the CUDA-core fallback).
+__device__ __forceinline__ uint32_t
+packed_value(const uint32_t* row, int64_t index, int bits) {
+  const int64_t first_bit = index * bits;
+  const int64_t word = first_bit / 32;
+  const int shift = static_cast<int>(first_bit % 32);
+  uint32_t v = row[word] >> shift;
+  if (shift + bits > 32) {
+    v |= row[word + 1] << (32 - shift);
+  }
+  return v & ((1u << bits) - 1u);
+}
+
+} // namespace mlx_qmm::cuda

@@ -1,0 +1,72 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Symbol tables of the kernel variants (kernel_symbols.h), as templates so
+// that each instantiation file compiles a slice of them: the tensor-core
+// kernels of one bits value per file (tensor_gemm_affine_<bits>.cu), which
+// lets the build compile them in parallel.
+
+#pragma once
+
+#include "kernels/cuda/kernel_symbols.h"
+#include "kernels/cuda/matvec.cuh"
+#include "kernels/cuda/simt_gemm.cuh"
+#include "kernels/cuda/strided_copy.cuh"
+#include "kernels/cuda/tensor_gemm.cuh"
+
+namespace mlx_qmm::cuda {
+
+template <class F>
+const void* with_float_type(FloatType type, F&& f) {
+  switch (type) {
+    case FloatType::Float32:
+      return f(float{});
+    case FloatType::Float16:
+      return f(__half{});
+    case FloatType::BFloat16:
+      return f(__nv_bfloat16{});
+  }
+  return nullptr;
+}
+
+template <class F>
+const void* with_tensor_tile(TensorTile tile, F&& f) {
+  switch (tile) {
+    case TensorTile::Small:
+      return f(std::integral_constant<TensorTile, TensorTile::Small>{});
+    case TensorTile::Medium:
+      return f(std::integral_constant<TensorTile, TensorTile::Medium>{});
+    case TensorTile::Large:
+      return f(std::integral_constant<TensorTile, TensorTile::Large>{});
+    case TensorTile::Huge:
+      return f(std::integral_constant<TensorTile, TensorTile::Huge>{});
+  }
+  return nullptr;
+}
+
+// Tensor cores take float16 and bfloat16 only.
+template <int bits>
+const void* tensor_symbol_for_bits(FloatType type, TensorTile tile) {
+  if (type == FloatType::Float32) {
+    return nullptr;
+  }
+  return with_float_type(type, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, float>) {
+      return static_cast<const void*>(nullptr);
+    } else {
+      return with_tensor_tile(tile, [](auto t) {
+        return reinterpret_cast<const void*>(&tensor_gemm<T, bits, t.value>);
+      });
+    }
+  });
+}
+
+extern template const void* tensor_symbol_for_bits<1>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<2>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<3>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<4>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<5>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<6>(FloatType, TensorTile);
+extern template const void* tensor_symbol_for_bits<8>(FloatType, TensorTile);
+
+} // namespace mlx_qmm::cuda

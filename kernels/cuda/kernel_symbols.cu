@@ -1,0 +1,114 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The matrix-vector, dense tensor-core and CUDA-core instantiations, and the
+// lookups of kernel_symbols.h (the quantized tensor-core kernels are
+// instantiated in tensor_gemm_affine_<bits>.cu).
+
+#include "kernels/cuda/instances.cuh"
+
+namespace mlx_qmm::cuda {
+
+namespace {
+
+template <typename T, int rows>
+const void* matvec_affine_for_bits(int bits) {
+  switch (bits) {
+    case 1:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 1>, rows>);
+    case 2:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 2>, rows>);
+    case 3:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 3>, rows>);
+    case 4:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 4>, rows>);
+    case 5:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 5>, rows>);
+    case 6:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 6>, rows>);
+    case 8:
+      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 8>, rows>);
+    default:
+      return nullptr;
+  }
+}
+
+} // namespace
+
+const void* matvec_affine_symbol(FloatType type, int bits, int rows) {
+  return with_float_type(type, [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    if (rows == 1) {
+      return matvec_affine_for_bits<T, 1>(bits);
+    }
+    if (rows == kMatvecMaxRows) {
+      return matvec_affine_for_bits<T, kMatvecMaxRows>(bits);
+    }
+    return nullptr;
+  });
+}
+
+const void* matvec_dense_symbol(FloatType type, int rows) {
+  return with_float_type(type, [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    if (rows == 1) {
+      return reinterpret_cast<const void*>(&matvec<T, DenseRows<T>, 1>);
+    }
+    if (rows == kMatvecMaxRows) {
+      return reinterpret_cast<const void*>(
+          &matvec<T, DenseRows<T>, kMatvecMaxRows>);
+    }
+    return nullptr;
+  });
+}
+
+const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile) {
+  switch (bits) {
+    case 1:
+      return tensor_symbol_for_bits<1>(type, tile);
+    case 2:
+      return tensor_symbol_for_bits<2>(type, tile);
+    case 3:
+      return tensor_symbol_for_bits<3>(type, tile);
+    case 4:
+      return tensor_symbol_for_bits<4>(type, tile);
+    case 5:
+      return tensor_symbol_for_bits<5>(type, tile);
+    case 6:
+      return tensor_symbol_for_bits<6>(type, tile);
+    case 8:
+      return tensor_symbol_for_bits<8>(type, tile);
+    default:
+      return nullptr;
+  }
+}
+
+const void* tensor_dense_symbol(FloatType type, TensorTile tile) {
+  return tensor_symbol_for_bits<0>(type, tile);
+}
+
+const void* simt_symbol(FloatType type, bool quantized, bool transpose) {
+  return with_float_type(type, [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    if (quantized) {
+      return transpose
+          ? reinterpret_cast<const void*>(&simt_gemm<T, true, true>)
+          : reinterpret_cast<const void*>(&simt_gemm<T, true, false>);
+    }
+    return transpose
+        ? reinterpret_cast<const void*>(&simt_gemm<T, false, true>)
+        : reinterpret_cast<const void*>(&simt_gemm<T, false, false>);
+  });
+}
+
+const void* strided_copy_symbol(int element_bytes) {
+  switch (element_bytes) {
+    case 2:
+      return reinterpret_cast<const void*>(&strided_copy<uint16_t>);
+    case 4:
+      return reinterpret_cast<const void*>(&strided_copy<uint32_t>);
+    default:
+      return nullptr;
+  }
+}
+
+} // namespace mlx_qmm::cuda

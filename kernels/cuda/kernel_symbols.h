@@ -1,0 +1,30 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// The compiled kernel variants, looked up by what they compute. Defined in
+// the instantiation files (*.cu) beside the kernel bodies; the host turns
+// each symbol into a driver handle with cudaGetFuncBySymbol (see
+// csrc/cuda/eval_cuda.cpp for why). A null result means no such variant.
+
+#pragma once
+
+#include "kernels/cuda/launch_params.h"
+#include "kernels/cuda/tensor_tiles.h"
+
+namespace mlx_qmm::cuda {
+
+// matvec<T, AffineRows<T, bits> or DenseRows<T>, rows>, rows 1 or
+// kMatvecMaxRows.
+const void* matvec_affine_symbol(FloatType type, int bits, int rows);
+const void* matvec_dense_symbol(FloatType type, int rows);
+
+// tensor_gemm<T, bits, tile>; float16 and bfloat16 only.
+const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile);
+const void* tensor_dense_symbol(FloatType type, TensorTile tile);
+
+// simt_gemm<T, quantized, transpose>.
+const void* simt_symbol(FloatType type, bool quantized, bool transpose);
+
+// strided_copy<Element> for elements of 2 or 4 bytes.
+const void* strided_copy_symbol(int element_bytes);
+
+} // namespace mlx_qmm::cuda

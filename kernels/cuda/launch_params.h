@@ -1,0 +1,71 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// What the host passes to every CUDA matmul kernel, by value (one kernel
+// parameter), and the names of the kernel variants. Plain C++: included by
+// the kernels (nvcc) and by the launch plans (the host compiler).
+//
+// Every kernel computes, for one weight batch,
+//   out[m, n] = sum_k x[m, k] * W[n, k] (+ bias[n]),   m < M, n < N
+// with x row-contiguous (rows k elements apart) and out row-contiguous
+// (rows n elements apart). W is w itself (dense) or w_hat (affine
+// quantized, csrc/quantized_format.h); `transpose` false means the stored
+// matrix is W's transpose: w [K, N] (packed along N when quantized).
+
+#pragma once
+
+#include <cstdint>
+
+namespace mlx_qmm::cuda {
+
+// The float types of x, scales, biases, bias and out (one dtype for all).
+enum class FloatType : int { Float32 = 0, Float16 = 1, BFloat16 = 2 };
+inline constexpr int kFloatTypes = 3;
+
+struct MatmulArgs {
+  const void* x;
+  const void* w; // uint32 words when quantized, else FloatType elements
+  const void* scales; // quantized only: [rows of w][groups]
+  const void* biases;
+  const void* bias; // [N] or null
+  void* out;
+  int m;
+  int n;
+  int k;
+  int bits; // quantized only
+  int group_size_log2; // quantized only
+};
+
+// Rows of x that the matrix-vector kernels take in one pass over the
+// weights: each weight chunk is loaded once and applied to every row.
+inline constexpr int kMatvecMaxRows = 8;
+
+// Rows of W (outputs) per warp and warps per block of the matrix-vector
+// kernels: four rows share each x chunk a lane loads, and 16 rows a block
+// keep ~900 blocks in flight for a 14336-row matrix.
+inline constexpr int kMatvecRowsPerWarp = 4;
+inline constexpr int kMatvecWarps = 4;
+inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
+
+// The CUDA-core fallback (float32, non-transposed weights, shapes the
+// tensor-core path cannot tile): 64x64 tiles, 4x4 outputs a thread.
+inline constexpr int kSimtBlockM = 64;
+inline constexpr int kSimtBlockN = 64;
+inline constexpr int kSimtBlockK = 16;
+inline constexpr int kSimtThreads = 256;
+
+// A strided view to copy into a row-contiguous array (strided_copy.cuh);
+// axes that are contiguous with each other are merged first, so
+// kStridedCopyMaxDims is rarely a limit.
+inline constexpr int kStridedCopyMaxDims = 10;
+inline constexpr int kStridedCopyThreads = 256;
+
+struct StridedCopyArgs {
+  const void* src; // at the view's first element
+  void* dst;
+  int64_t size;
+  int ndim;
+  int64_t shape[kStridedCopyMaxDims];
+  int64_t strides[kStridedCopyMaxDims]; // in elements
+};
+
+} // namespace mlx_qmm::cuda

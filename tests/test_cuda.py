@@ -1,0 +1,227 @@
+"""Our CUDA kernels on MLX's CUDA backend, against stock MLX in float32.
+
+Runs only where MLX has its CUDA backend and a GPU (an NVIDIA machine; see
+bench/cuda_device.sh); CI has neither, and these tests skip there with that
+reason. The launch-plan rules (which kernel serves which case) are plain C++
+and are tested everywhere, at the end of this file.
+
+Each case is picked to land on one kernel of the plan (matvec for M <= 8,
+tensor cores for float16/bfloat16 beyond, the CUDA-core kernel for float32,
+x @ w and unaligned operands) with partial tiles in M, N and K.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx_qmm
+import pytest
+from conftest import (
+    DTYPES,
+    SUPPORTED_BITS,
+    assert_close,
+    evaluate_poisoned,
+    random_quantized,
+    reference_qmm,
+)
+
+EXT = mlx_qmm._loader._ext
+
+
+def _cuda_gpu() -> bool:
+    cuda = getattr(mx, "cuda", None)
+    return bool(cuda and cuda.is_available())
+
+
+needs_cuda = pytest.mark.skipif(
+    not _cuda_gpu(), reason="needs MLX's CUDA backend and an NVIDIA GPU"
+)
+
+# (M, N, K) per kernel: partial matvec blocks (N % 16), tensor tiles (M % 32,
+# N % 64, K % 64) and CUDA-core tiles (M, N % 64, K % 16).
+MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
+TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
+
+
+def _served_by_us(out: mx.array) -> None:
+    assert "CUDA kernels" in mlx_qmm.backend_info()["kernels"]["gpu"]["quantized_matmul"]
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("shape", MATVEC_SHAPES + TILED_SHAPES)
+def test_quantized_transposed(bits, group_size, dtype_name, shape, seed):
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    k = max(group_size, k // group_size * group_size)
+    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out)
+    _served_by_us(out)
+    assert out.dtype == dtype
+    assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", [2, 4, 5, 8])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("shape", [(1, 256, 96), (20, 320, 130)])
+def test_quantized_not_transposed(bits, dtype_name, shape, seed):
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    # x @ w: w is [K, N], packed and grouped along N.
+    w, scales, biases, w_hat = random_quantized((k, n), 64, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(
+            mlx_qmm.quantized_matmul(x, w, scales, biases, transpose=False, bits=bits)
+        )
+    assert_close(out, reference_qmm(x, w_hat, False), dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize(
+    "shape", [(1, 300, 1024), (6, 33, 200), (70, 200, 320), (257, 129, 100)]
+)
+def test_dense(transpose, dtype_name, shape, seed):
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    w = mx.random.normal((n, k) if transpose else (k, n)).astype(dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(mlx_qmm.matmul(x, w, transpose=transpose, bias=bias))
+    assert_close(out, reference_qmm(x, w, transpose, bias), dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("m", [1, 5, 64])
+def test_batched_broadcast_and_strided(dtype_name, m, seed):
+    """Batched weights broadcast against x, a transposed view of x and an
+    operand that starts off a 16-byte boundary all take the copy or the
+    unaligned path and still match."""
+    dtype = DTYPES[dtype_name]
+    n, k = 96, 256
+    w, scales, biases, w_hat = random_quantized((3, 1, n, k), 64, 4, dtype)
+    x = mx.swapaxes(mx.random.normal((2, k, m)).astype(dtype), -1, -2)  # strided
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, w, scales, biases))
+    assert out.shape == (3, 2, m, n)
+    assert_close(out, reference_qmm(x, w_hat, True), dtype, seed)
+
+    flat = mx.random.normal((m * k + 1,)).astype(dtype)
+    mx.eval(flat)
+    shifted = flat[1:].reshape(m, k)  # contiguous, one element off alignment
+    wd = mx.random.normal((n, k)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(mlx_qmm.matmul(shifted, wd))
+    assert_close(out, reference_qmm(shifted, wd, True), dtype, seed)
+
+
+@needs_cuda
+def test_model_shape_decode_and_prefill(seed):
+    """The benchmark's 4-bit bfloat16 shape at decode and prefill sizes."""
+    n, k = 4096, 4096
+    w, scales, biases, w_hat = random_quantized((n, k), 64, 4, mx.bfloat16)
+    for m in (1, 32, 512):
+        x = mx.random.normal((m, k)).astype(mx.bfloat16)
+        with mx.stream(mx.gpu):
+            out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, w, scales, biases))
+        assert_close(out, reference_qmm(x, w_hat, True), mx.bfloat16, seed)
+
+
+# ----------------------------- launch plan (everywhere) -----------------------------
+
+H100_SMS = 132
+
+
+def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS):
+    return EXT.cuda_launch_plan(dtype, bits, transpose, m, n, k, aligned, sms)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_plan_matvec_for_decode(dtype):
+    name, grid, block, shared = plan(dtype, 4, True, 1, 14336, 4096)
+    assert name == f"matvec_affine_{dtype_short(dtype)}_b4_rows1"
+    assert grid == [14336 // 16, 1, 1] and block == 128 and shared == 0
+    name, *_ = plan(dtype, 0, True, 8, 4096, 4096)
+    if dtype == "float32":
+        assert name == "matvec_dense_f32_rows8"
+    else:  # tensor cores beyond one row
+        assert name == f"tensor_dense_{dtype_short(dtype)}_small"
+
+
+def dtype_short(dtype: str) -> str:
+    return {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}[dtype]
+
+
+def test_plan_tensor_tiles_fill_the_gpu():
+    # The largest tile that still gives each SM a block.
+    assert plan("bfloat16", 4, True, 2048, 14336, 4096)[0].endswith("_huge")
+    assert plan("bfloat16", 4, True, 256, 14336, 4096)[0].endswith("_large")
+    assert plan("bfloat16", 4, True, 512, 4096, 14336)[0].endswith("_medium")
+    assert plan("bfloat16", 4, True, 64, 14336, 4096)[0].endswith("_small")
+    assert plan("bfloat16", 4, True, 64, 14336, 4096, sms=100)[0].endswith("_large")
+    name, grid, block, shared = plan("float16", 8, True, 512, 14336, 4096)
+    assert name == "tensor_affine_f16_b8_huge"
+    assert grid == [56, 4, 1] and block == 256
+    assert shared > 48 * 1024  # the launch raises the dynamic limit
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("float32", 4, True, 64, 256, 256, True),  # tensor cores would round to tf32
+        ("bfloat16", 4, False, 64, 256, 256, True),  # x @ w
+        ("bfloat16", 4, True, 64, 256, 256, False),  # unaligned operand
+        ("bfloat16", 0, True, 64, 256, 100, True),  # K not a multiple of 8
+        ("bfloat16", 0, True, 4, 256, 100, True),
+    ],
+)
+def test_plan_cuda_core_fallback(args):
+    name, grid, block, shared = plan(*args)
+    assert name.startswith("simt_")
+    assert block == 256 and shared == 0
+
+
+# ----------------------------- modules and transforms on the GPU -----------------------------
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype_name", ["float32", "bfloat16"])
+def test_quantized_linear_and_gradients(dtype_name, seed):
+    """nn.QuantizedLinear's forward pass and the gradients of quantized_matmul
+    with respect to x, scales and biases, on the GPU against the CPU."""
+    dtype = DTYPES[dtype_name]
+    layer = mlx_qmm.nn.QuantizedLinear(256, 96, bias=True, group_size=64, bits=4)
+    layer.set_dtype(dtype)
+    x = mx.random.normal((5, 256)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(layer(x))
+    with mx.stream(mx.cpu):
+        expected = layer(x)
+    assert_close(out, expected, dtype, seed, scale=2.0)
+
+    w, scales, biases, _ = random_quantized((96, 256), 64, 4, mx.float32)
+    x = mx.random.normal((7, 256))
+
+    def loss(x, scales, biases):
+        return (mlx_qmm.quantized_matmul(x, w, scales, biases) ** 2).sum()
+
+    grad = mx.grad(loss, argnums=(0, 1, 2))
+    with mx.stream(mx.gpu):
+        on_gpu = grad(x, scales, biases)
+        mx.eval(on_gpu)
+    with mx.stream(mx.cpu):
+        on_cpu = grad(x, scales, biases)
+    for g, c in zip(on_gpu, on_cpu):
+        assert_close(g, c, mx.float32, seed, scale=10.0)
