@@ -19,6 +19,7 @@ mkdir -p "$out"
 cd "$here"
 
 python3 -c 'import mlx.core as mx; print("mlx", mx.__version__, mx.default_device())' || exit 1
+"${CXX:-g++}" --version | head -1; /usr/bin/g++ --version 2>/dev/null | head -1
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv
 
 if [ -n "${MLX_QMM_PREBUILT:-}" ]; then
@@ -28,6 +29,12 @@ else
   # and libraries under site-packages/nvidia/cudnn.
   cudnn=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null ||
     python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cudnn"))')
+  # The system compiler: Python, MLX and the extension must share one
+  # libstdc++, or a C++ exception crossing between them (every argument
+  # error) can crash. A newer GCC first on PATH builds against its own.
+  if [ -x /usr/bin/g++ ] && [ -z "${CXX:-}" ]; then
+    export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++
+  fi
   site=/tmp/mlx-qmm-site
   rm -rf "$site"
   start=$(date +%s)
