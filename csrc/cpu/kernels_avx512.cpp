@@ -13,6 +13,15 @@
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__AVX512F__) && \
     defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
 
+// GCC 12's own AVX-512 headers trip -Wuninitialized and
+// -Wmaybe-uninitialized at -O3 (their "undefined" vectors are initialised
+// from themselves, GCC bug 105593, fixed in GCC 13): silence just those,
+// just here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "csrc/cpu/kernels_x86.h"
 
 namespace mlx_qmm::cpu {
@@ -28,6 +37,10 @@ const Kernels* avx512_kernels() {
 }
 
 } // namespace mlx_qmm::cpu
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #else
 
