@@ -42,8 +42,9 @@ MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
 
 
-def _served_by_us(out: mx.array) -> None:
-    assert "CUDA kernels" in mlx_qmm.backend_info()["kernels"]["gpu"]["quantized_matmul"]
+def _served_by_us() -> None:
+    kernels = mlx_qmm.backend_info()["kernels"]["gpu"]
+    assert "CUDA kernels" in kernels["quantized_matmul"]
 
 
 @needs_cuda
@@ -63,7 +64,7 @@ def test_quantized_transposed(bits, group_size, dtype_name, shape, seed):
             x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
         )
         out = evaluate_poisoned(out)
-    _served_by_us(out)
+    _served_by_us()
     assert out.dtype == dtype
     assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
 
@@ -193,7 +194,7 @@ def test_plan_cuda_core_fallback(args):
     assert block == 256 and shared == 0
 
 
-# ----------------------------- modules and transforms on the GPU -----------------------------
+# ------------------------- modules and transforms on the GPU -------------------------
 
 
 @needs_cuda
@@ -223,5 +224,5 @@ def test_quantized_linear_and_gradients(dtype_name, seed):
         mx.eval(on_gpu)
     with mx.stream(mx.cpu):
         on_cpu = grad(x, scales, biases)
-    for g, c in zip(on_gpu, on_cpu):
+    for g, c in zip(on_gpu, on_cpu, strict=True):
         assert_close(g, c, mx.float32, seed, scale=10.0)
