@@ -29,9 +29,10 @@ else
   # and libraries under site-packages/nvidia/cudnn.
   cudnn=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null ||
     python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cudnn"))')
-  # The system compiler: Python, MLX and the extension must share one
-  # libstdc++, or a C++ exception crossing between them (every argument
-  # error) can crash. A newer GCC first on PATH builds against its own.
+  # The system compiler where there is one: an extension built on our H100
+  # machine by the GCC first on PATH (/opt/gcc) crashed on its first C++
+  # exception, one built by Debian's g++ 12 did not. A libstdc++ mismatch
+  # is our guess, not established (README, install notes).
   if [ -x /usr/bin/g++ ] && [ -z "${CXX:-}" ]; then
     export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++
   fi
