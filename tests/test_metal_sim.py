@@ -169,6 +169,13 @@ constant float offset [[function_constant(1)]];
   y[gid + (1u << 26)] = 1.0f;  // 256 MB past the end
 }
 
+[[kernel]] void read_far_before(
+    device const float4* x [[buffer(0)]],
+    device float* y [[buffer(1)]],
+    uint gid [[thread_position_in_grid]]) {
+  y[gid] = x[int(gid) - (1 << 30)].x;  // 16 GB before the start
+}
+
 [[kernel]] void missing_barrier(
     device float* y [[buffer(0)]],
     uint tid [[thread_index_in_threadgroup]],
@@ -234,6 +241,7 @@ METAL_SIM_KERNEL("copy_vectors_past_end", copy_vectors_past_end)
 METAL_SIM_KERNEL("read_past_end", read_past_end)
 METAL_SIM_KERNEL("write_before_start", write_before_start)
 METAL_SIM_KERNEL("write_far_away", write_far_away)
+METAL_SIM_KERNEL("read_far_before", read_far_before)
 METAL_SIM_KERNEL("missing_barrier", missing_barrier)
 METAL_SIM_KERNEL("barrier_in_branch", barrier_in_branch)
 METAL_SIM_KERNEL("early_return_before_barrier", early_return_before_barrier)
@@ -431,7 +439,25 @@ def test_workers_agree(lib, rng):
             32,
             ["out-of-bounds device write", "offset -4", "thread (0, 0, 0)"],
         ),
-        ("write_far_away", 32, ["invalid memory access"]),
+        (
+            "write_far_away",
+            32,
+            [
+                "invalid memory access",
+                "device write of 4 bytes",
+                "offset 268435456 of buffer(0)",
+                "outside its red zone",
+            ],
+        ),
+        (
+            "read_far_before",
+            8,
+            [
+                "invalid memory access",
+                "device read of 4 bytes",
+                f"offset {-(1 << 34)} of buffer(0)",
+            ],
+        ),
         ("missing_barrier", 64, ["threadgroup-memory race", "no barrier"]),
         ("barrier_in_branch", 32, ["threadgroup barrier not reached by every thread"]),
         (

@@ -18,9 +18,11 @@
 //   races are found, with no change to the kernel source.
 //
 // Diagnostics (the first one found fails the launch, naming the kernel, the
-// threadgroup and the thread): a device access outside its buffer (checked
-// exactly within a red zone of kRedZone bytes on both sides; farther ones hit
-// PROT_NONE guard pages and are caught by a SIGSEGV handler); a
+// threadgroup and the thread): a device access outside its buffer (within a
+// red zone of kRedZone bytes on both sides it is reported with its offset;
+// beyond that, anywhere in the kGuardBytes of reserved PROT_NONE address
+// space on each side, it is reported before it is made, and a SIGSEGV
+// handler catches what the instrumentation does not see); a
 // threadgroup-memory race (a write and another thread's read or write of the
 // same byte with no threadgroup barrier between them); a barrier not reached
 // by every thread, or threads at different barriers; a SIMD-group operation
@@ -61,6 +63,12 @@ constexpr size_t kThreadgroupMemoryLimit = 32 * 1024;
 // Bytes on each side of a device buffer in which accesses are reported
 // exactly (buffer and offset); beyond them lie PROT_NONE guard pages.
 constexpr size_t kRedZone = 64 * 1024;
+// Address space reserved (PROT_NONE, never backed) on each side of a device
+// buffer. A 32-bit index into the widest element, a 16-byte vector, reaches
+// 2^32 * 16 bytes either way, so every such stray access lands in the
+// reservation and is reported, instead of landing in whatever else the
+// process has mapped there and corrupting it silently.
+constexpr size_t kGuardBytes = size_t(1) << 36;
 constexpr size_t kMaxExchangeBytes = 256;
 // Size of the read-only zeros an unbound buffer(n) points at.
 constexpr size_t kUnboundBytes = 64 * 1024;
@@ -80,13 +88,22 @@ size_t round_up(size_t n, size_t to) {
   return (n + to - 1) / to * to;
 }
 
-// A device buffer copy surrounded by red zones and guard pages.
+// A device buffer copy surrounded by red zones and guard reservations:
+//
+//   | kGuardBytes PROT_NONE | red zone | data | red zone | kGuardBytes
+//   PROT_NONE | ^ mapping mapping + mapping_bytes ^
+//
+// The data ends exactly where the trailing red zone starts, so the first
+// byte past the end is already out of bounds; the leading red zone is
+// rounded up to whole pages.
 struct DeviceAllocation {
   int index = -1;
   // Counted in the device bytes (not a by-value argument buffer).
   bool counted = true;
   unsigned char* mapping = nullptr;
   size_t mapping_bytes = 0;
+  unsigned char* body = nullptr;
+  size_t body_bytes = 0;
   unsigned char* data = nullptr;
   size_t size = 0;
 
@@ -96,34 +113,42 @@ struct DeviceAllocation {
   uintptr_t hi() const {
     return reinterpret_cast<uintptr_t>(data) + size + kRedZone;
   }
+  uintptr_t reserved_lo() const {
+    return reinterpret_cast<uintptr_t>(mapping);
+  }
+  uintptr_t reserved_hi() const {
+    return reinterpret_cast<uintptr_t>(mapping) + mapping_bytes;
+  }
 
   void allocate(int buffer_index, size_t bytes) {
     index = buffer_index;
     size = bytes;
-    const size_t page = page_size();
-    const size_t body = round_up(kRedZone + bytes + kRedZone, page);
-    mapping_bytes = page + body + page;
+    body_bytes = round_up(kRedZone + bytes + kRedZone, page_size());
+    mapping_bytes = kGuardBytes + body_bytes + kGuardBytes;
+    // PROT_NONE and MAP_NORESERVE: the guards cost address space only.
     void* m = mmap(
         nullptr,
         mapping_bytes,
-        PROT_READ | PROT_WRITE,
-        MAP_PRIVATE | MAP_ANONYMOUS,
+        PROT_NONE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
         -1,
         0);
     if (m == MAP_FAILED) {
-      throw std::runtime_error("metal_sim: out of memory for a buffer");
+      mapping = nullptr;
+      throw std::runtime_error(
+          "metal_sim: cannot reserve address space for a buffer's guards");
     }
     mapping = static_cast<unsigned char*>(m);
-    mprotect(mapping, page, PROT_NONE);
-    mprotect(mapping + page + body, page, PROT_NONE);
-    // The data ends exactly where the trailing red zone starts.
-    data = mapping + page + body - kRedZone - bytes;
+    body = mapping + kGuardBytes;
+    if (mprotect(body, body_bytes, PROT_READ | PROT_WRITE) != 0) {
+      throw std::runtime_error("metal_sim: out of memory for a buffer");
+    }
+    data = body + body_bytes - kRedZone - bytes;
   }
 
   // Inputs the kernel must not write: any write then faults.
   void make_read_only() {
-    const size_t page = page_size();
-    mprotect(mapping + page, mapping_bytes - 2 * page, PROT_READ);
+    mprotect(body, body_bytes, PROT_READ);
   }
 
   ~DeviceAllocation() {
@@ -243,8 +268,25 @@ void check_device_access(
     size_t bytes,
     bool is_write) {
   for (const auto& d : w.state->device) {
-    if (address < d->lo() || address >= d->hi()) {
+    if (address < d->reserved_lo() || address >= d->reserved_hi()) {
       continue;
+    }
+    if (address < d->lo() || address >= d->hi()) {
+      // Beyond the red zone: the access would fault on the guard, but
+      // reporting it here names the buffer and the distance.
+      const auto start =
+          static_cast<long long>(reinterpret_cast<uintptr_t>(d->data));
+      report(
+          w,
+          w.current,
+          "invalid memory access: device %s of %zu bytes at offset %lld of "
+          "buffer(%d) (%zu bytes), outside its red zone",
+          is_write ? "write" : "read",
+          bytes,
+          static_cast<long long>(address) - start,
+          d->index,
+          d->size);
+      return;
     }
     const auto start = reinterpret_cast<uintptr_t>(d->data);
     if (address < start || address + bytes > start + d->size) {
@@ -875,8 +917,8 @@ int msl_sim_launch(const MslSimLaunch* launch, MslSimReport* report) {
     if (!b.writable) {
       d->make_read_only();
     }
-    state.device_lo = std::min(state.device_lo, d->lo());
-    state.device_hi = std::max(state.device_hi, d->hi());
+    state.device_lo = std::min(state.device_lo, d->reserved_lo());
+    state.device_hi = std::max(state.device_hi, d->reserved_hi());
     state.device.push_back(std::move(d));
   }
 
