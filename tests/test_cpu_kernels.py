@@ -41,7 +41,7 @@ ISAS = EXT.cpu_isas()
 # Every level the kernels have on this architecture; a level this CPU
 # cannot run is skipped with the reason (the scalar level always runs).
 LEVELS = (
-    ["scalar", "avx2"]
+    ["scalar", "avx2", "avx512"]
     if os.uname().machine in ("x86_64", "AMD64")
     else [
         "scalar",
@@ -57,10 +57,12 @@ ROWS = [1, 2, 3, 4, GEMV_MAX_ROWS + 1, MICRO_ROWS + 1, CPU_ROW_BLOCK + 5]
 RAGGED_N = COLUMNS_PER_TASK + CPU_PANEL_COLUMNS + 3
 
 # (group size, K along the packed axis) for x @ W.T: word-major blocks hold
-# 64 (4 bits), 128 (2 bits) or 256 (1 bit) values, so these leave a tail of
-# whole groups after the blocks (g=32, g=64) or use group-wide segments
-# (g=128); for 3, 5, 6 and 8 bits K just spans several groups.
-PACKED_K = [(32, 160), (64, 320), (128, 384)]
+# 8 (AVX2, NEON: 2 x 4) or 16 (AVX-512) words, 64, 128 or 256 values (4, 2
+# and 1 bits) on 8 lanes and twice that on 16, so these leave a tail of whole
+# groups after the blocks (g=32, g=64) or use group-wide segments (g=128)
+# on either width (544 = 512 + 32 reaches a 1-bit block of 16 words); for 3,
+# 5, 6 and 8 bits K just spans several groups.
+PACKED_K = [(32, 160), (64, 320), (128, 384), (32, 544)]
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +172,7 @@ def dense_reference(x, w, transpose, bias=None):
 @pytest.mark.parametrize("transpose", [True, False])
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 def test_dense(isa, transpose, dtype_name, seed):
-    """K not a multiple of the SIMD width (8) or of the micro-kernel slice,
+    """K not a multiple of the SIMD width (8 or 16) or of the micro-kernel slice,
     N a partial panel, every row count."""
     dtype = DTYPES[dtype_name]
     for k in (7, 300):
@@ -218,8 +220,14 @@ def test_isa_levels_reported():
     """scalar always runs; the default is the fastest level available."""
     assert ISAS[-1] == "scalar"
     if os.uname().machine == "x86_64":
-        has_avx2 = "avx2" in open("/proc/cpuinfo").read().split()
-        assert ("avx2" in ISAS) == has_avx2
+        flags = open("/proc/cpuinfo").read().split()
+        assert ("avx2" in ISAS) == ("avx2" in flags)
+        has_avx512 = all(
+            f in flags for f in ("avx512f", "avx512bw", "avx512dq", "avx512vl")
+        )
+        assert ("avx512" in ISAS) == has_avx512
+        if has_avx512:
+            assert ISAS.index("avx512") < ISAS.index("avx2")
     if "MLX_QMM_CPU_ISA" not in os.environ:
         assert mlx_qmm.backend_info()["cpu_isa"] == ISAS[0]
 

@@ -1,6 +1,7 @@
 """Each SIMD table of the CPU kernels against the scalar one, function by
 function, outside MLX (tests/cpu_kernels/check_tables.cpp): natively for
-this machine's table, and the arm64 NEON table under qemu-aarch64, since no
+this machine's tables (AVX2, and AVX-512 where the CPU has it), and the
+arm64 NEON table under qemu-aarch64, since no
 arm64 machine runs our CI. The arm64 check needs a cross compiler and qemu
 (Debian: apt-get install g++-aarch64-linux-gnu qemu-user) and is skipped,
 saying so, without them on a developer's machine; never under CI=true,
@@ -25,18 +26,36 @@ CHECK = ROOT / "tests" / "cpu_kernels" / "check_tables.cpp"
 MLX_INCLUDE = Path(mx.__file__).resolve().parent / "include"
 
 
+# CMakeLists.txt's flags for the x86 tables.
+ISA_FLAGS = {
+    "kernels_avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "kernels_avx512": [
+        "-mavx512f",
+        "-mavx512bw",
+        "-mavx512dq",
+        "-mavx512vl",
+        "-mfma",
+        "-mf16c",
+    ],
+}
+
+
 def build_and_run(cxx: str, target_flags: list[str], tmp: Path, runner=()):
-    """Compile the checker with the three tables (the AVX2 file alone with
-    its instruction-set flags, as CMake does) and run it."""
+    """Compile the checker with the four tables (the AVX2 and AVX-512 files
+    alone with their instruction-set flags, as CMake does) and run it."""
     common = ["-O2", "-std=c++20", f"-I{ROOT}", f"-I{MLX_INCLUDE}", *target_flags]
     x86 = not runner and platform.machine() in ("x86_64", "AMD64")
     objects = []
-    for source in ("check", "kernels_scalar", "kernels_neon", "kernels_avx2"):
+    for source in (
+        "check",
+        "kernels_scalar",
+        "kernels_neon",
+        "kernels_avx2",
+        "kernels_avx512",
+    ):
         path = CHECK if source == "check" else KERNELS / f"{source}.cpp"
-        # On other targets kernels_avx2.cpp compiles to a stub.
-        extra = (
-            ["-mavx2", "-mfma", "-mf16c"] if x86 and source == "kernels_avx2" else []
-        )
+        # On other targets the x86 files compile to stubs.
+        extra = ISA_FLAGS.get(source, []) if x86 else []
         obj = tmp / f"{source}.o"
         subprocess.run(
             [cxx, *common, *extra, "-c", str(path), "-o", str(obj)],
@@ -66,8 +85,11 @@ def test_native_simd_table(tmp_path):
     assert cxx is not None, "CI must have a C++ compiler"
     result = build_and_run(cxx, [], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{isas[0]} against scalar" in result.stdout
-    assert "0 failures" in result.stdout
+    simd = [isa for isa in isas if isa != "scalar"]
+    assert simd, isas
+    for isa in simd:
+        assert f"{isa} against scalar" in result.stdout, result.stdout
+    assert result.stdout.count(" 0 failures") == len(simd), result.stdout
 
 
 def test_neon_table_under_qemu(tmp_path):

@@ -9,8 +9,9 @@ namespace mlx_qmm::cpu {
 
 namespace {
 
-// The AVX2 table is compiled on every x86-64 build; whether it may run is
-// a property of the CPU, asked once.
+// The AVX2 and AVX-512 tables are compiled on every x86-64 build; whether
+// they may run is a property of the CPU, asked once. (The compiler's check
+// of AVX-512 includes the operating system's support for its registers.)
 bool cpu_runs_avx2() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool supported = __builtin_cpu_supports("avx2") &&
@@ -21,9 +22,25 @@ bool cpu_runs_avx2() {
 #endif
 }
 
+// The AVX-512 file is also built with FMA and F16C (the compiler may use
+// their VEX forms), which every AVX-512 CPU has; asked all the same.
+bool cpu_runs_avx512() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool supported = cpu_runs_avx2() &&
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return supported;
+#else
+  return false;
+#endif
+}
+
 // Every arm64 CPU has NEON (Advanced SIMD is mandatory in ARMv8-A).
 std::vector<const Kernels*> runnable_tables() {
   std::vector<const Kernels*> tables;
+  if (const Kernels* avx512 = avx512_kernels(); avx512 && cpu_runs_avx512()) {
+    tables.push_back(avx512);
+  }
   if (const Kernels* avx2 = avx2_kernels(); avx2 && cpu_runs_avx2()) {
     tables.push_back(avx2);
   }

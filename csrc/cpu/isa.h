@@ -3,9 +3,9 @@
 // Which instruction-set level of the CPU kernels runs (kernels.h). The
 // fastest one that this build and this CPU support, unless the environment
 // variable MLX_QMM_CPU_ISA names another: "scalar" (portable C++, any CPU),
-// "avx2" (x86-64 with AVX2, FMA and F16C) or "neon" (arm64). The variable is
-// read at every evaluation, so a test or a benchmark can switch levels in
-// one process.
+// "avx2" (x86-64 with AVX2, FMA and F16C), "avx512" (x86-64 with AVX-512 F,
+// BW, DQ and VL) or "neon" (arm64). The variable is read at every
+// evaluation, so a test or a benchmark can switch levels in one process.
 
 #pragma once
 

@@ -8,9 +8,10 @@
 // quantized rows with their scales and biases already in float32, and
 // panels, so that each instruction-set level implements only the few loops
 // where the time goes. This header depends on nothing but <cstdint>: the
-// AVX2 translation unit is compiled with -mavx2 and must not instantiate any
-// inline function that other translation units share (the linker would keep
-// one copy, possibly the AVX2 one, for the whole library).
+// AVX2 and AVX-512 translation units are compiled with their instruction-set
+// flags and must not instantiate any inline function that other translation
+// units share (the linker would keep one copy, possibly the AVX-512 one, for
+// the whole library).
 
 #pragma once
 
@@ -163,6 +164,7 @@ struct Kernels {
 // decides which one runs).
 const Kernels& scalar_kernels();
 const Kernels* avx2_kernels();
+const Kernels* avx512_kernels();
 const Kernels* neon_kernels();
 
 } // namespace mlx_qmm::cpu

@@ -24,8 +24,9 @@ def backend_info() -> dict[str, Any]:
         dict: ``mlx_version`` and ``built_against_mlx``; ``default_device``;
         ``gpu_backend`` (``"metal"``, ``"cuda"`` or ``None``); ``cpu_threads``;
         ``cpu_isa``, the instruction-set level of the CPU kernels now
-        (``"avx2"``, ``"neon"`` or ``"scalar"``; ``MLX_QMM_CPU_ISA`` picks one of
-        ``cpu_isas``, those this build and CPU can run, fastest first);
+        (``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``;
+        ``MLX_QMM_CPU_ISA`` picks one of ``cpu_isas``, those this build and
+        CPU can run, fastest first);
         and ``kernels``, mapping ``"cpu"`` and ``"gpu"`` to a dict from op name
         (``"quantized_matmul"``, ``"matmul"``) to who does the work.
     """

@@ -7,7 +7,8 @@
 Every row times ours and stock on the same operands: quantized rows
 (``q2`` ... ``q8``) put :func:`mlx_qmm.quantized_matmul` beside stock
 ``mx.quantized_matmul``; ``dense`` rows put :func:`mlx_qmm.matmul` beside
-stock ``mx.matmul``. Times are medians of repeats after a warm-up; each
+stock ``mx.matmul``. Times are medians of repeats (more of them for fast
+calls) after a warm-up that lasts until the time is steady; each
 repeat evaluates many calls on a GPU (so that launch overhead and
 synchronisation do not dominate) and one on the CPU, and the calls rotate
 through enough copies of the weights that no cache holds them.
@@ -64,6 +65,16 @@ PROBE_BYTES = 1 << 30
 # On a GPU, one timed evaluation runs calls until it takes at least this.
 GPU_SAMPLE_SECONDS = 0.02
 MAX_CALLS = 512
+# Warm-up: samples until two in a row agree within WARMUP_AGREE (the first
+# calls of a case after a large allocation, the bandwidth probe's or the
+# weight copies', can take several times longer: page faults, caches, the
+# kernels' threads waking), at most WARMUP_SECONDS of them.
+WARMUP_AGREE = 0.10
+WARMUP_SECONDS = 1.0
+# Fast calls get more timed samples than --repeats, up to this many seconds
+# of them (a median of 7 millisecond samples on a shared machine is noisy).
+MIN_TIMED_SECONDS = 0.25
+MAX_REPEATS = 101
 
 
 @dataclass
@@ -152,10 +163,15 @@ def time_calls(
     """Median seconds per call of ``make_call(i)`` (``i`` picks the weight
     copy; it keeps counting so that consecutive calls rotate through them).
 
-    One untimed warm-up evaluation first. On a GPU each timed evaluation
-    holds enough calls to take ``GPU_SAMPLE_SECONDS``. Repeats stop once
-    ``budget_s`` is spent (at least one is timed); a first call slower than
-    the whole budget is itself the one sample (no warm-up is worth another).
+    Untimed warm-up first, until two samples in a row agree within
+    ``WARMUP_AGREE`` (at most ``WARMUP_SECONDS`` of them; never more than one
+    sample when a call takes over a tenth of ``budget_s``). On a GPU each
+    timed evaluation holds enough calls to take ``GPU_SAMPLE_SECONDS``.
+    Calls faster than ``MIN_TIMED_SECONDS / repeats`` get more repeats, up
+    to ``MIN_TIMED_SECONDS`` of them (at most ``MAX_REPEATS``). Repeats stop
+    once ``budget_s`` is spent (at least one is timed); a first call slower
+    than the whole budget is itself the one sample (no warm-up is worth
+    another).
     """
     counter = 0
 
@@ -172,9 +188,21 @@ def time_calls(
     calls = 1
     if on_gpu:
         calls = int(min(MAX_CALLS, max(1, GPU_SAMPLE_SECONDS / max(first, 1e-7))))
-        sample(calls)  # warm-up at the timed size
+        first = sample(calls)  # warm-up at the timed size
     elif first > budget_s:
         return Timing(first, 1, 1)
+    previous, warm_spent = first, first * calls
+    while first * calls <= budget_s / 10 and warm_spent < WARMUP_SECONDS:
+        t = sample(calls)
+        warm_spent += t * calls
+        steady = abs(t - previous) <= WARMUP_AGREE * previous
+        previous = t
+        if steady:
+            break
+    repeats = max(
+        repeats,
+        min(MAX_REPEATS, int(MIN_TIMED_SECONDS / max(previous * calls, 1e-9))),
+    )
     times: list[float] = []
     spent = 0.0
     for _ in range(repeats):

@@ -1,10 +1,12 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// Checks a SIMD table of the CPU kernels (csrc/cpu/kernels.h) against the
-// scalar one, function by function, on random inputs at ragged sizes,
-// without MLX: tests/test_kernel_tables.py builds it for arm64 and runs the
-// NEON table under qemu-aarch64 (no arm64 machine runs our CI). Prints one
-// line per mismatch and exits non-zero if there is any.
+// Checks the SIMD tables of the CPU kernels (csrc/cpu/kernels.h) that this
+// machine runs against the scalar one, function by function, on random
+// inputs at ragged sizes, without MLX: tests/test_kernel_tables.py builds it
+// natively (AVX2 and AVX-512 where the CPU has them) and for arm64, running
+// the NEON table under qemu-aarch64 (no arm64 machine runs our CI). Prints
+// one line per mismatch and a summary per table, and exits non-zero if
+// there is any mismatch.
 
 #include <cmath>
 #include <cstdint>
@@ -134,7 +136,10 @@ void check_conversions(const Kernels& simd, const Kernels& ref) {
 void check_quantized(const Kernels& simd, const Kernels& ref) {
   for (int bits : kBits) {
     for (int group_size : {32, 64, 128}) {
-      for (int k : {group_size, 3 * group_size, 5 * group_size}) {
+      // 17 groups reach a 1-bit word-major block of 16 words (512 values)
+      // at every group size, with a tail.
+      for (int k :
+           {group_size, 3 * group_size, 5 * group_size, 17 * group_size}) {
         const int n = 7, groups = k / group_size;
         const int64_t w_stride = k * bits / 32 + 3; // padded rows
         auto w = words(n * w_stride);
@@ -295,22 +300,51 @@ void check_dense(const Kernels& simd, const Kernels& ref) {
   }
 }
 
+// The SIMD tables built in and runnable here (the library's isa.cpp asks
+// the same questions).
+std::vector<const Kernels*> simd_tables() {
+  std::vector<const Kernels*> tables;
+  if (neon_kernels()) {
+    tables.push_back(neon_kernels());
+  }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const bool avx2 = __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && avx2_kernels()) {
+    tables.push_back(avx2_kernels());
+  }
+  if (avx2 && avx512_kernels() && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl")) {
+    tables.push_back(avx512_kernels());
+  }
+#endif
+  return tables;
+}
+
 } // namespace
 
 int main() {
-  const Kernels* simd = neon_kernels() ? neon_kernels() : avx2_kernels();
-  if (!simd) {
+  const std::vector<const Kernels*> tables = simd_tables();
+  if (tables.empty()) {
     std::printf("no SIMD table in this build\n");
     return 2;
   }
   const Kernels& ref = scalar_kernels();
-  check_conversions(*simd, ref);
-  check_quantized(*simd, ref);
-  check_dense(*simd, ref);
-  std::printf(
-      "%s against scalar: %d checks, %d failures\n",
-      simd->name,
-      checks,
-      failures);
-  return failures ? 1 : 0;
+  int total_failures = 0;
+  for (const Kernels* simd : tables) {
+    checks = 0;
+    failures = 0;
+    check_conversions(*simd, ref);
+    check_quantized(*simd, ref);
+    check_dense(*simd, ref);
+    std::printf(
+        "%s against scalar: %d checks, %d failures\n",
+        simd->name,
+        checks,
+        failures);
+    total_failures += failures;
+  }
+  return total_failures ? 1 : 0;
 }
