@@ -262,6 +262,29 @@ prefetch_next_tile(const uint8_t* p, int64_t next_tile_bytes, int bytes) {
   }
 }
 
+// The group accumulators of a tile. The kernels keep them in local
+// variables, never in GemvTile: a member reached through a reference may
+// alias the float loads of x (a vector of floats may alias a float), so
+// the compiler would store every accumulator back after each FMA.
+template <class V, int Rows, int Cols>
+struct GroupAccumulators {
+  using F = typename V::F;
+  // The word-major loop alternates fields between acc and acc_odd, so that
+  // each FMA chain is half as long (a block's fields in one chain would
+  // make the loop wait on FMA latency).
+  F acc[Rows][Cols];
+  F acc_odd[Rows][Cols];
+
+  GroupAccumulators() {
+    for (int r = 0; r < Rows; ++r) {
+      for (int c = 0; c < Cols; ++c) {
+        acc[r][c] = V::zero();
+        acc_odd[r][c] = V::zero();
+      }
+    }
+  }
+};
+
 template <class V, int Rows, int Cols>
 struct GemvTile {
   using F = typename V::F;
@@ -271,11 +294,6 @@ struct GemvTile {
   // prefetch that far ahead (see prefetch_next_tile).
   int64_t next_tile_bytes;
   F total[Rows][Cols];
-  // Group accumulators; the word-major loop alternates fields between acc
-  // and acc_odd, so that each FMA chain is half as long (a block's fields
-  // in one chain would make the loop wait on FMA latency).
-  F acc[Rows][Cols];
-  F acc_odd[Rows][Cols];
 
   GemvTile(const QuantizedGemvArgs& a, int j0)
       : next_tile_bytes(Cols * a.w_stride * 4) {
@@ -290,21 +308,14 @@ struct GemvTile {
     }
   }
 
-  void clear_acc() {
-    for (int r = 0; r < Rows; ++r) {
-      for (int c = 0; c < Cols; ++c) {
-        acc[r][c] = V::zero();
-        acc_odd[r][c] = V::zero();
-      }
-    }
-  }
-
   // total += acc * scale, scale per column of the tile.
-  void apply_scales(const F (&scale)[Cols]) {
+  void apply_scales(
+      const GroupAccumulators<V, Rows, Cols>& g,
+      const F (&scale)[Cols]) {
     for (int r = 0; r < Rows; ++r) {
       for (int c = 0; c < Cols; ++c) {
         total[r][c] =
-            V::fma(V::add(acc[r][c], acc_odd[r][c]), scale[c], total[r][c]);
+            V::fma(V::add(g.acc[r][c], g.acc_odd[r][c]), scale[c], total[r][c]);
       }
     }
   }
@@ -347,7 +358,7 @@ void natural_groups(
     for (int c = 0; c < Cols; ++c) {
       prefetch_next_tile(w[c], t.next_tile_bytes, group_bytes);
     }
-    t.clear_acc();
+    GroupAccumulators<V, Rows, Cols> g;
     for (int i = 0; i < a.group_size; i += kLanes) {
       F xv[Rows];
       for (int r = 0; r < Rows; ++r) {
@@ -358,7 +369,7 @@ void natural_groups(
         const F q = unpack<V, Bits>(w[c]);
         w[c] += kChunkBytes;
         for (int r = 0; r < Rows; ++r) {
-          t.acc[r][c] = V::fma(xv[r], q, t.acc[r][c]);
+          g.acc[r][c] = V::fma(xv[r], q, g.acc[r][c]);
         }
       }
     }
@@ -366,7 +377,7 @@ void natural_groups(
     for (int c = 0; c < Cols; ++c) {
       scale[c] = V::broadcast(t.scales[c] + v0 / a.group_size);
     }
-    t.apply_scales(scale);
+    t.apply_scales(g, scale);
   }
 }
 
@@ -381,14 +392,18 @@ void word_major_blocks(
   constexpr int kLanes = V::kLanes;
   constexpr int block = kBlockValues<V, Bits>;
   const int group_size = a.group_size;
+  // Group sizes are powers of two (ops.cpp accepts 32, 64 and 128): the
+  // divisions below are shifts. A division here, once per lane and tile,
+  // cost the 64-group GEMV a fifth of its time in idiv.
+  const int group_shift = __builtin_ctz(static_cast<unsigned>(group_size));
   // A segment shares one scale vector: a group, or a block of several.
   const int segment = group_size > block ? group_size : block;
-  const int groups_per_block = block > group_size ? block / group_size : 1;
+  const int groups_per_block = block > group_size ? block >> group_shift : 1;
   I lane_group = V::set1_int(0);
   if (groups_per_block > 1) {
     alignas(64) int32_t lanes[kLanes];
     for (int l = 0; l < kLanes; ++l) {
-      lanes[l] = l * kPerWord<Bits> / group_size;
+      lanes[l] = (l * kPerWord<Bits>) >> group_shift;
     }
     lane_group = V::load_int(lanes);
   }
@@ -398,7 +413,7 @@ void word_major_blocks(
     w[c] = t.w[c];
   }
   for (int v0 = 0; v0 < end; v0 += segment) {
-    t.clear_acc();
+    GroupAccumulators<V, Rows, Cols> g;
     for (int v = v0; v < v0 + segment; v += block) {
       I words[Cols];
       for (int c = 0; c < Cols; ++c) {
@@ -416,7 +431,7 @@ void word_major_blocks(
               for (int c = 0; c < Cols; ++c) {
                 const F q = word_field<V, Bits, Field>(words[c]);
                 for (int r = 0; r < Rows; ++r) {
-                  F& sum = Field % 2 ? t.acc_odd[r][c] : t.acc[r][c];
+                  F& sum = Field % 2 ? g.acc_odd[r][c] : g.acc[r][c];
                   sum = V::fma(xv[r], q, sum);
                 }
               }
@@ -427,12 +442,12 @@ void word_major_blocks(
     }
     F scale[Cols];
     for (int c = 0; c < Cols; ++c) {
-      const float* s = t.scales[c] + v0 / group_size;
+      const float* s = t.scales[c] + (v0 >> group_shift);
       scale[c] = groups_per_block > 1
           ? V::gather_first(s, groups_per_block, lane_group)
           : V::broadcast(s);
     }
-    t.apply_scales(scale);
+    t.apply_scales(g, scale);
   }
 }
 
