@@ -60,8 +60,8 @@ constexpr uint32_t kQuadWidth = 4;
 constexpr size_t kFiberStackBytes = 256 * 1024;
 // Metal's threadgroup memory limit on Apple GPUs.
 constexpr size_t kThreadgroupMemoryLimit = 32 * 1024;
-// Bytes on each side of a device buffer in which accesses are reported
-// exactly (buffer and offset); beyond them lie PROT_NONE guard pages.
+// Bytes on each side of a device buffer in which accesses are reported as
+// out of bounds (buffer and offset); beyond them lie the guards.
 constexpr size_t kRedZone = 64 * 1024;
 // Address space reserved (PROT_NONE, never backed) on each side of a device
 // buffer. A 32-bit index into the widest element, a 16-byte vector, reaches
@@ -88,14 +88,11 @@ size_t round_up(size_t n, size_t to) {
   return (n + to - 1) / to * to;
 }
 
-// A device buffer copy surrounded by red zones and guard reservations:
-//
-//   | kGuardBytes PROT_NONE | red zone | data | red zone | kGuardBytes
-//   PROT_NONE | ^ mapping mapping + mapping_bytes ^
-//
-// The data ends exactly where the trailing red zone starts, so the first
-// byte past the end is already out of bounds; the leading red zone is
-// rounded up to whole pages.
+// A device buffer copy surrounded by red zones and guard reservations. From
+// `mapping` on: kGuardBytes of PROT_NONE, the read-write body (the leading
+// red zone, rounded up to whole pages, the data, the trailing red zone),
+// kGuardBytes of PROT_NONE. The data ends exactly where the trailing red
+// zone starts, so the first byte past the end is already out of bounds.
 struct DeviceAllocation {
   int index = -1;
   // Counted in the device bytes (not a by-value argument buffer).
@@ -134,7 +131,6 @@ struct DeviceAllocation {
         -1,
         0);
     if (m == MAP_FAILED) {
-      mapping = nullptr;
       throw std::runtime_error(
           "metal_sim: cannot reserve address space for a buffer's guards");
     }
@@ -271,35 +267,24 @@ void check_device_access(
     if (address < d->reserved_lo() || address >= d->reserved_hi()) {
       continue;
     }
-    if (address < d->lo() || address >= d->hi()) {
-      // Beyond the red zone: the access would fault on the guard, but
-      // reporting it here names the buffer and the distance.
-      const auto start =
-          static_cast<long long>(reinterpret_cast<uintptr_t>(d->data));
-      report(
-          w,
-          w.current,
-          "invalid memory access: device %s of %zu bytes at offset %lld of "
-          "buffer(%d) (%zu bytes), outside its red zone",
-          is_write ? "write" : "read",
-          bytes,
-          static_cast<long long>(address) - start,
-          d->index,
-          d->size);
-      return;
-    }
     const auto start = reinterpret_cast<uintptr_t>(d->data);
     if (address < start || address + bytes > start + d->size) {
+      // In the red zone: out of bounds. Beyond it, in the guard: the
+      // access would fault, but reporting it here, before it is made,
+      // names the buffer and the distance.
+      const bool in_red_zone = address >= d->lo() && address < d->hi();
       report(
           w,
           w.current,
-          "out-of-bounds device %s of %zu bytes at offset %lld of buffer(%d) "
-          "(%zu bytes)",
+          "%s device %s of %zu bytes at offset %lld of buffer(%d) (%zu "
+          "bytes)%s",
+          in_red_zone ? "out-of-bounds" : "invalid memory access:",
           is_write ? "write" : "read",
           bytes,
           static_cast<long long>(address) - static_cast<long long>(start),
           d->index,
-          d->size);
+          d->size,
+          in_red_zone ? "" : ", outside its red zone");
       return;
     }
     if (d->counted) {
