@@ -67,7 +67,8 @@ std::vector<KernelProvider> kernel_providers() {
   const char* quantized = "qmv_affine, qmm_affine";
   const char* dense = "dense_gemv, dense_gemm";
   const char* cuda_quantized =
-      "matvec_affine, tensor_affine (float16/bfloat16), simt_affine";
+      "matvec_affine, skinny_affine and tensor_affine (float16/bfloat16), "
+      "simt_affine";
   const char* cuda_dense =
       "matvec_dense, tensor_dense (float16/bfloat16), simt_dense";
   return {

@@ -36,9 +36,13 @@ needs_cuda = pytest.mark.skipif(
     not _cuda_gpu(), reason="needs MLX's CUDA backend and an NVIDIA GPU"
 )
 
-# (M, N, K) per kernel: partial matvec blocks (N % 16), tensor tiles (M % 32,
-# N % 64, K % 64) and CUDA-core tiles (M, N % 64, K % 16).
+# (M, N, K) per kernel: partial matvec blocks (N % 16), skinny blocks (N % 32,
+# blocks of 8, 16 and 32 rows, fewer K chunks than warps and uneven shares of
+# them), tensor tiles (M % 32, N % 64, K % 64) and CUDA-core tiles (M, N % 64,
+# K % 16). Float16 and bfloat16 take the skinny kernel where K is a multiple
+# of 128 and 2 <= M <= 32; float32 takes the 8-row matvec.
 MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
+SKINNY_SHAPES = [(2, 40, 128), (7, 300, 640), (16, 100, 1152), (30, 72, 384)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
 
 
@@ -51,7 +55,7 @@ def _served_by_us() -> None:
 @pytest.mark.parametrize("bits", SUPPORTED_BITS)
 @pytest.mark.parametrize("group_size", [32, 64, 128])
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
-@pytest.mark.parametrize("shape", MATVEC_SHAPES + TILED_SHAPES)
+@pytest.mark.parametrize("shape", MATVEC_SHAPES + SKINNY_SHAPES + TILED_SHAPES)
 def test_quantized_transposed(bits, group_size, dtype_name, shape, seed):
     dtype = DTYPES[dtype_name]
     m, n, k = shape
@@ -163,6 +167,27 @@ def test_plan_matvec_for_decode(dtype):
 
 def dtype_short(dtype: str) -> str:
     return {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_plan_skinny_for_a_few_rows(dtype):
+    short = dtype_short(dtype)
+    for m, rows in [(2, 8), (8, 8), (9, 16), (16, 16), (17, 32), (32, 32)]:
+        name, grid, block, shared = plan(dtype, 4, True, m, 4096, 14336)
+        assert name == f"skinny_affine_{short}_b4_rows{rows}"
+        assert grid == [4096 // 32, 1, 1] and block == 256 and shared == 0
+    assert plan(dtype, 8, True, 8, 100, 1152)[:2] == (
+        f"skinny_affine_{short}_b8_rows8",
+        [4, 1, 1],
+    )
+    # One row stays with matvec; more than 32 rows, K not a multiple of 128,
+    # dense weights and float32 take the other kernels.
+    assert plan(dtype, 4, True, 1, 4096, 4096)[0].startswith("matvec_")
+    assert plan(dtype, 4, True, 33, 4096, 4096)[0].startswith("tensor_")
+    assert plan(dtype, 4, True, 8, 4096, 4032)[0].startswith("tensor_")
+    assert plan(dtype, 0, True, 8, 4096, 4096)[0].startswith("tensor_")
+    assert plan("float32", 4, True, 8, 4096, 4096)[0].startswith("matvec_")
+    assert plan(dtype, 4, True, 8, 4096, 4096, aligned=False)[0].startswith("simt_")
 
 
 def test_plan_tensor_tiles_fill_the_gpu():

@@ -103,6 +103,8 @@ const void* plan_symbol(
       return p.bits == 0
           ? cuda::matvec_dense_symbol(p.type, plan.rows)
           : cuda::matvec_affine_symbol(p.type, p.bits, plan.rows);
+    case cuda::KernelKind::Skinny:
+      return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::Tensor:
       return p.bits == 0
           ? cuda::tensor_dense_symbol(p.type, plan.tile)

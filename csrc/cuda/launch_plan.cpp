@@ -66,6 +66,18 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "matvec_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
+  if (p.transpose && p.aligned && tensor_type && p.bits != 0 &&
+      p.k % kSkinnyChunk == 0 && p.m <= kSkinnyMaxRows) {
+    const int rows = p.m <= 8 ? 8 : p.m <= 16 ? 16 : kSkinnyMaxRows;
+    return {
+        KernelKind::Skinny,
+        rows,
+        TensorTile::Small,
+        {ceil_div(p.n, kSkinnyCols), ceil_div(p.m, rows), 1},
+        kSkinnyWarps * 32,
+        0,
+        "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
+  }
   if (p.transpose && p.aligned && k_in_chunks && tensor_type) {
     TensorTile tile = TensorTile::Small;
     for (TensorTile t :

@@ -27,11 +27,13 @@ struct MatmulProblem {
   int multiprocessors;
 };
 
-enum class KernelKind : int { Matvec, Tensor, Simt };
+enum class KernelKind : int { Matvec, Skinny, Tensor, Simt };
 
 struct LaunchPlan {
   KernelKind kind;
-  int rows; // Matvec: the kernel's rows template (1 or kMatvecMaxRows)
+  // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
+  // of x a block covers (8, 16 or kSkinnyMaxRows).
+  int rows;
   TensorTile tile; // Tensor
   std::array<int, 3> grid;
   int block;
@@ -42,6 +44,9 @@ struct LaunchPlan {
 // The rules, first match wins:
 //  - Matvec: transposed weights, aligned, (dense) K a multiple of 8, and
 //    M = 1, or M <= kMatvecMaxRows in float32: one pass over the weights.
+//  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
+//    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
+//    registers, one pass over the weights.
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still gives every SM a block.
 //  - Simt: everything else.

@@ -21,6 +21,10 @@ const void* matvec_dense_symbol(FloatType type, int rows);
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile);
 const void* tensor_dense_symbol(FloatType type, TensorTile tile);
 
+// skinny_gemm<T, bits, rows>, rows 8, 16 or kSkinnyMaxRows; float16 and
+// bfloat16 only.
+const void* skinny_affine_symbol(FloatType type, int bits, int rows);
+
 // simt_gemm<T, quantized, transpose>.
 const void* simt_symbol(FloatType type, bool quantized, bool transpose);
 

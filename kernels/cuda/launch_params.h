@@ -46,6 +46,18 @@ inline constexpr int kMatvecRowsPerWarp = 4;
 inline constexpr int kMatvecWarps = 4;
 inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
+// The few-row tensor-core kernel (skinny_gemm.cuh): quantized weights,
+// float16 / bfloat16, 2 <= M <= kSkinnyMaxRows (one or two m16 tiles of
+// rows), K a multiple of kSkinnyChunk (the K values a warp takes per step:
+// one 32-value block for each lane of a quad). A block is kSkinnyWarps warps
+// that split K over kSkinnyCols rows of W (kSkinnyTilesN n8 tiles): 128
+// blocks of 8 warps for N = 4096.
+inline constexpr int kSkinnyMaxRows = 32;
+inline constexpr int kSkinnyChunk = 128;
+inline constexpr int kSkinnyTilesN = 4;
+inline constexpr int kSkinnyCols = 8 * kSkinnyTilesN;
+inline constexpr int kSkinnyWarps = 8;
+
 // The CUDA-core fallback (float32, non-transposed weights, shapes the
 // tensor-core path cannot tile): 64x64 tiles, 4x4 outputs a thread.
 inline constexpr int kSimtBlockM = 64;

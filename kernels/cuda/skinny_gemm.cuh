@@ -1,0 +1,186 @@
+// Copyright © 2026 mlx-qmm contributors.
+//
+// Quantized matmul for a few rows of x (2 <= M <= kSkinnyMaxRows, float16 /
+// bfloat16, transposed weights, K a multiple of kSkinnyChunk) on tensor
+// cores, with the weights going straight from global memory to registers:
+// no shared-memory stage, no barrier in the K loop. At such M the work is
+// streaming the weights; the tile kernel (tensor_gemm.cuh) spent about 12
+// instructions a weight there, most of them copying and indexing shared
+// memory, and reached a quarter of the bandwidth.
+//
+// The trick is the order of K. A sum over k does not care about the order
+// in which the products are taken, as long as x and W use the same one. In
+// an m16n8k16 product, lane (g = lane / 4, t = lane % 4) holds B (W) values
+// at k = 2t, 2t + 1 (register b0) and 2t + 8, 2t + 9 (b1) of column g, and
+// the A (x) values at the same k of rows g and g + 8. Here lane t takes
+// the 32 consecutive values [32t, 32t + 32) of each 128-value chunk of K,
+// one packed block of MLX's layout (`bits` words), and product s of the
+// chunk (s = 0..7) reads values 4s .. 4s + 3 of it:
+//
+//   mma position k:    2t, 2t+1  |  2t+8, 2t+9
+//   chunk value:    32t+4s+{0,1} | 32t+4s+{2,3}
+//
+// Over t = 0..3 and s = 0..7 that is every value of the chunk once. So a
+// lane's B registers are its own block unpacked in order, and its A
+// registers are 32-bit pairs of the x row read in order: both come from
+// plain 16-byte loads, with no shuffle.
+//
+// A block is kSkinnyWarps warps on the same kSkinnyCols rows of W (n8
+// tiles) and `rows` rows of x (8: one m16 tile whose rows g + 8 are zero,
+// which spares their registers; 16; 32: two tiles); the warps split the
+// chunks of K between them, so that N = 4096 still gives 1024 warps to keep
+// loads in flight, and sum their partial tiles through shared memory at the
+// end.
+
+#pragma once
+
+#include "kernels/cuda/float_types.cuh"
+#include "kernels/cuda/launch_params.h"
+#include "kernels/cuda/matvec.cuh"
+#include "kernels/cuda/mma.cuh"
+
+namespace mlx_qmm::cuda {
+
+// What a lane reads for one chunk of K: its block of each n8 tile's row
+// (with the group's scale and bias) and the same 32 values of its rows of x,
+// as 16 words of two elements. x rows g + 8 exist only for rows >= 16.
+template <typename T, int bits, int rows>
+struct SkinnyOperands {
+  static constexpr int kHalves = rows / 8; // x rows a lane holds
+  typename AffineRows<T, bits>::Chunk w[kSkinnyTilesN];
+  uint32_t x[kHalves][16];
+
+  __device__ void load(const MatmulArgs& a, int n0, int m0, int g, int block) {
+#pragma unroll
+    for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+      const int n = n0 + ni * 8 + g;
+      if (n < a.n) {
+        w[ni] = AffineRows<T, bits>::load(a, n, block);
+      } else {
+        w[ni] = {};
+      }
+    }
+    const T* xs = static_cast<const T*>(a.x);
+#pragma unroll
+    for (int h = 0; h < kHalves; ++h) {
+      // Half h is row g + 8 h: rows g, g + 8 of m16 tile h / 2.
+      const int m = m0 + (h / 2) * 16 + g + 8 * (h % 2);
+      const uint4* src = reinterpret_cast<const uint4*>(
+          xs + static_cast<int64_t>(m) * a.k + block * 32);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint4 v = m < a.m ? __ldg(src + i) : make_uint4(0, 0, 0, 0);
+        x[h][4 * i] = v.x;
+        x[h][4 * i + 1] = v.y;
+        x[h][4 * i + 2] = v.z;
+        x[h][4 * i + 3] = v.w;
+      }
+    }
+  }
+};
+
+template <typename T, int bits, int rows>
+__global__ void __launch_bounds__(kSkinnyWarps * 32)
+    skinny_gemm(const MatmulArgs a) {
+  static_assert(rows == 8 || rows == 16 || rows == 32);
+  constexpr int kMTiles = (rows + 15) / 16;
+  constexpr int kBlocksPerChunk = kSkinnyChunk / 32; // one per lane of a quad
+  static_assert(kBlocksPerChunk == 4, "a quad of lanes covers one chunk");
+  using Operands = SkinnyOperands<T, bits, rows>;
+
+  __shared__ float partial[kSkinnyWarps][16 * kMTiles][kSkinnyCols];
+
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int g = lane / 4;
+  const int t = lane % 4;
+  const int n0 = blockIdx.x * kSkinnyCols;
+  const int m0 = blockIdx.y * rows;
+  const int chunks = a.k / kSkinnyChunk;
+  const int first = chunks * warp / kSkinnyWarps;
+  const int last = chunks * (warp + 1) / kSkinnyWarps;
+
+  float acc[kMTiles][kSkinnyTilesN][4] = {};
+
+  // No software pipeline: holding the next chunk's operands too cost more
+  // registers (one block an SM instead of two at 16 rows) than it hid
+  // latency; the 8 to 16 warps an SM overlap their loads instead.
+  for (int c = first; c < last; ++c) {
+    Operands now;
+    now.load(a, n0, m0, g, c * kBlocksPerChunk + t);
+    // Octet o of the block feeds products 2o and 2o + 1.
+#pragma unroll
+    for (int o = 0; o < 4; ++o) {
+      uint32_t b[kSkinnyTilesN][2][2]; // [tile][product of the octet][reg]
+#pragma unroll
+      for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+        float q[8];
+        unpack_octet<bits>(block_octet_window<bits>(now.w[ni].words, o), q);
+        const float s = now.w[ni].scale;
+        const float z = now.w[ni].bias;
+#pragma unroll
+        for (int p = 0; p < 2; ++p) {
+          b[ni][p][0] =
+              pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
+          b[ni][p][1] =
+              pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
+        }
+      }
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        const int s = 2 * o + p; // values 4s .. 4s + 3: words 2s, 2s + 1
+#pragma unroll
+        for (int mi = 0; mi < kMTiles; ++mi) {
+          // Rows g + 8 are zero where the block has only 8 rows.
+          const int lo = 2 * mi;
+          const int hi = 2 * mi + 1;
+          const uint32_t af[4] = {
+              now.x[lo][2 * s],
+              hi < Operands::kHalves ? now.x[hi][2 * s] : 0u,
+              now.x[lo][2 * s + 1],
+              hi < Operands::kHalves ? now.x[hi][2 * s + 1] : 0u};
+#pragma unroll
+          for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+            mma_16816<T>(acc[mi][ni], af, b[ni][p]);
+          }
+        }
+      }
+    }
+  }
+
+  // Accumulator (mi, ni) holds rows g and g + 8 of its 16 x 8 tile,
+  // columns 2t and 2t + 1.
+#pragma unroll
+  for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+    for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float* row = partial[warp][mi * 16 + g + 8 * h] + ni * 8 + 2 * t;
+        row[0] = acc[mi][ni][2 * h];
+        row[1] = acc[mi][ni][2 * h + 1];
+      }
+    }
+  }
+  __syncthreads();
+
+  const T* bias = static_cast<const T*>(a.bias);
+  T* out = static_cast<T*>(a.out);
+  for (int i = threadIdx.x; i < rows * kSkinnyCols; i += kSkinnyWarps * 32) {
+    const int r = i / kSkinnyCols;
+    const int col = i % kSkinnyCols;
+    const int m = m0 + r;
+    const int n = n0 + col;
+    if (m >= a.m || n >= a.n) {
+      continue;
+    }
+    float sum = bias ? to_float(bias[n]) : 0.0f;
+#pragma unroll
+    for (int v = 0; v < kSkinnyWarps; ++v) {
+      sum += partial[v][r][col];
+    }
+    out[static_cast<int64_t>(m) * a.n + n] = from_float<T>(sum);
+  }
+}
+
+} // namespace mlx_qmm::cuda
