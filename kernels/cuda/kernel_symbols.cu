@@ -2,7 +2,8 @@
 //
 // The matrix-vector, dense tensor-core and CUDA-core instantiations, and the
 // lookups of kernel_symbols.h (the quantized tensor-core kernels are
-// instantiated in tensor_gemm_affine_<bits>.cu).
+// instantiated in tensor_gemm_affine_<bits>.cu and skinny_gemm_affine.cu,
+// which also holds its lookup).
 
 #include "kernels/cuda/instances.cuh"
 
