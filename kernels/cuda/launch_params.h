@@ -47,7 +47,7 @@ inline constexpr int kMatvecWarps = 4;
 inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
 // The few-row tensor-core kernel (skinny_gemm.cuh): quantized weights,
-// float16 / bfloat16, 2 <= M <= kSkinnyMaxRows (one or two m16 tiles of
+// float16 / bfloat16, 2 <= M <= kSkinnyMaxRows (blocks of 8, 16 or 32
 // rows), K a multiple of kSkinnyChunk (the K values a warp takes per step:
 // one 32-value block for each lane of a quad). A block is kSkinnyWarps warps
 // that split K over kSkinnyCols rows of W (kSkinnyTilesN n8 tiles): 128

@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(
 
   // No software pipeline: holding the next chunk's operands too cost more
   // registers (one block an SM instead of two at 16 rows) than it hid
-  // latency; the 8 to 16 warps an SM overlap their loads instead.
+  // latency; the 16 to 24 warps an SM overlap their loads instead.
   for (int c = first; c < last; ++c) {
     Operands now;
     now.load(a, n0, m0, g, c * kBlocksPerChunk + t);
