@@ -39,8 +39,9 @@ needs_cuda = pytest.mark.skipif(
 # (M, N, K) per kernel: partial matvec blocks (N % 16), skinny blocks (N % 32,
 # blocks of 8, 16 and 32 rows, fewer K chunks than warps and uneven shares of
 # them), tensor tiles (M % 32, N % 64, K % 64) and CUDA-core tiles (M, N % 64,
-# K % 16). Float16 and bfloat16 take the skinny kernel where K is a multiple
-# of 128 and 2 <= M <= 32; float32 takes the 8-row matvec.
+# K % 16). With 2 <= M <= 8 the matvec shapes land on the 8-row matvec in
+# float32 only; quantized float16 and bfloat16 take the skinny kernel there
+# too, wherever K is a multiple of 128 and 2 <= M <= 32.
 MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
 SKINNY_SHAPES = [(2, 40, 128), (7, 300, 640), (16, 100, 1152), (30, 72, 384)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
