@@ -7,6 +7,9 @@
 
 #pragma once
 
+#include <utility>
+
+#include "csrc/quantized_format.h"
 #include "kernels/cuda/kernel_symbols.h"
 #include "kernels/cuda/matvec.cuh"
 #include "kernels/cuda/simt_gemm.cuh"
@@ -14,6 +17,20 @@
 #include "kernels/cuda/tensor_gemm.cuh"
 
 namespace mlx_qmm::cuda {
+
+// f.template operator()<Bits>() for the supported bits value equal to
+// `bits` (quantized_format.h lists them); null for any other value.
+template <class F>
+const void* with_affine_bits(int bits, F&& f) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    const void* symbol = nullptr;
+    ((bits == kSupportedBits[I]
+          ? (symbol = f.template operator()<kSupportedBits[I]>(), true)
+          : false) ||
+     ...);
+    return symbol;
+  }(std::make_index_sequence<kSupportedBits.size()>{});
+}
 
 template <class F>
 const void* with_float_type(FloatType type, F&& f) {

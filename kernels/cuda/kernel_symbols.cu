@@ -13,24 +13,9 @@ namespace {
 
 template <typename T, int rows>
 const void* matvec_affine_for_bits(int bits) {
-  switch (bits) {
-    case 1:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 1>, rows>);
-    case 2:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 2>, rows>);
-    case 3:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 3>, rows>);
-    case 4:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 4>, rows>);
-    case 5:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 5>, rows>);
-    case 6:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 6>, rows>);
-    case 8:
-      return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, 8>, rows>);
-    default:
-      return nullptr;
-  }
+  return with_affine_bits(bits, [&]<int Bits>() {
+    return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, Bits>, rows>);
+  });
 }
 
 } // namespace
@@ -63,24 +48,9 @@ const void* matvec_dense_symbol(FloatType type, int rows) {
 }
 
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile) {
-  switch (bits) {
-    case 1:
-      return tensor_symbol_for_bits<1>(type, tile);
-    case 2:
-      return tensor_symbol_for_bits<2>(type, tile);
-    case 3:
-      return tensor_symbol_for_bits<3>(type, tile);
-    case 4:
-      return tensor_symbol_for_bits<4>(type, tile);
-    case 5:
-      return tensor_symbol_for_bits<5>(type, tile);
-    case 6:
-      return tensor_symbol_for_bits<6>(type, tile);
-    case 8:
-      return tensor_symbol_for_bits<8>(type, tile);
-    default:
-      return nullptr;
-  }
+  return with_affine_bits(bits, [&]<int Bits>() {
+    return tensor_symbol_for_bits<Bits>(type, tile);
+  });
 }
 
 const void* tensor_dense_symbol(FloatType type, TensorTile tile) {

@@ -12,24 +12,9 @@ namespace {
 
 template <typename T, int rows>
 const void* skinny_for_bits(int bits) {
-  switch (bits) {
-    case 1:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 1, rows>);
-    case 2:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 2, rows>);
-    case 3:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 3, rows>);
-    case 4:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 4, rows>);
-    case 5:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 5, rows>);
-    case 6:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 6, rows>);
-    case 8:
-      return reinterpret_cast<const void*>(&skinny_gemm<T, 8, rows>);
-    default:
-      return nullptr;
-  }
+  return with_affine_bits(bits, [&]<int Bits>() {
+    return reinterpret_cast<const void*>(&skinny_gemm<T, Bits, rows>);
+  });
 }
 
 } // namespace
