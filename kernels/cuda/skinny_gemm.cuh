@@ -79,10 +79,132 @@ struct SkinnyOperands {
   }
 };
 
+// The products of one chunk at any bits: each octet of a lane's block
+// unpacked to float32, scaled and biased there and converted to T pairs;
+// octet o feeds products 2o and 2o + 1.
+template <typename T, int bits, int kMTiles, class Operands>
+__device__ __forceinline__ void multiply_octets(
+    const Operands& now,
+    float (&acc)[kMTiles][kSkinnyTilesN][4]) {
+#pragma unroll
+  for (int o = 0; o < 4; ++o) {
+    uint32_t b[kSkinnyTilesN][2][2]; // [tile][product of the octet][reg]
+#pragma unroll
+    for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+      float q[8];
+      unpack_octet<bits>(block_octet_window<bits>(now.w[ni].words, o), q);
+      const float s = now.w[ni].scale;
+      const float z = now.w[ni].bias;
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        b[ni][p][0] = pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
+        b[ni][p][1] =
+            pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
+      }
+    }
+#pragma unroll
+    for (int p = 0; p < 2; ++p) {
+      const int s = 2 * o + p; // values 4s .. 4s + 3: words 2s, 2s + 1
+#pragma unroll
+      for (int mi = 0; mi < kMTiles; ++mi) {
+        // Rows g + 8 are zero where the block has only 8 rows.
+        const int lo = 2 * mi;
+        const int hi = 2 * mi + 1;
+        const uint32_t af[4] = {
+            now.x[lo][2 * s],
+            hi < Operands::kHalves ? now.x[hi][2 * s] : 0u,
+            now.x[lo][2 * s + 1],
+            hi < Operands::kHalves ? now.x[hi][2 * s + 1] : 0u};
+#pragma unroll
+        for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+          mma_16816<T>(acc[mi][ni], af, b[ni][p]);
+        }
+      }
+    }
+  }
+}
+
+// The products of one chunk at 4 bits, dequantized two values at a time
+// (dequantize_nibble_pair). Word j of a lane's block holds values 8j .. 8j
+// + 7 (relative to the block), nibble i at bits 4i; shifted right by 4i and
+// masked, it yields the pair (8j + i, 8j + i + 4). So word j feeds products
+// 2j and 2j + 1 with B registers
+//   product 2j:     b0 = (i = 0) values 0, 4    b1 = (i = 1) values 1, 5
+//   product 2j + 1: b0 = (i = 2) values 2, 6    b1 = (i = 3) values 3, 7
+// and x follows the same order: its words hold consecutive pairs (x0, x1),
+// (x2, x3), ..., and a byte permute makes (x0, x4), (x1, x5), ... of them,
+// once for all kSkinnyTilesN tiles.
+template <typename T, int kMTiles, class Operands>
+__device__ __forceinline__ void multiply_nibble_words(
+    Operands& now,
+    float (&acc)[kMTiles][kSkinnyTilesN][4]) {
+  // __byte_perm selectors: the low halves of two words, their high halves.
+  constexpr uint32_t kLowHalves = 0x5410u;
+  constexpr uint32_t kHighHalves = 0x7632u;
+  // x words 4j + p = (x[2p], x[2p + 1]) and 4j + p + 2 = (x[2p + 4],
+  // x[2p + 5]) (relative to 8j) become (x[2p], x[2p + 4]), the A pair of
+  // b0, and (x[2p + 1], x[2p + 5]), that of b1, in place: 32-row blocks are
+  // at their register bound.
+#pragma unroll
+  for (int h = 0; h < Operands::kHalves; ++h) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        const uint32_t first = now.x[h][4 * j + p];
+        const uint32_t second = now.x[h][4 * j + p + 2];
+        now.x[h][4 * j + p] = __byte_perm(first, second, kLowHalves);
+        now.x[h][4 * j + p + 2] = __byte_perm(first, second, kHighHalves);
+      }
+    }
+  }
+  uint32_t scale2[kSkinnyTilesN];
+  uint32_t bias2[kSkinnyTilesN];
+#pragma unroll
+  for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+    scale2[ni] = pack2<T>(now.w[ni].scale, now.w[ni].scale);
+    bias2[ni] = pack2<T>(now.w[ni].bias, now.w[ni].bias);
+  }
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+#pragma unroll
+    for (int p = 0; p < 2; ++p) {
+      // [tile][reg]: pairs i = 2p (b0) and 2p + 1 (b1), dequantized per
+      // product, so that only two pairs a tile are live at a time.
+      uint32_t b[kSkinnyTilesN][2];
+#pragma unroll
+      for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          b[ni][r] = dequantize_nibble_pair<T>(
+              now.w[ni].words[j] >> (4 * (2 * p + r)), scale2[ni], bias2[ni]);
+        }
+      }
+#pragma unroll
+      for (int mi = 0; mi < kMTiles; ++mi) {
+        uint32_t af[4];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int half = 2 * mi + h; // rows g + 8 h of m16 tile mi
+          // Rows g + 8 of an 8-row block are zero.
+          af[h] = half < Operands::kHalves ? now.x[half][4 * j + p] : 0u;
+          af[2 + h] =
+              half < Operands::kHalves ? now.x[half][4 * j + p + 2] : 0u;
+        }
+#pragma unroll
+        for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+          mma_16816<T>(acc[mi][ni], af, b[ni]);
+        }
+      }
+    }
+  }
+}
+
 // Blocks an SM: without a bound the compiler took up to 162 registers a
 // thread at 32 rows (one block of 8 warps an SM) and 92 at 8 rows (two).
 // Three blocks of 8 rows (80 registers) spill from 6 bits up, and q8 then
-// ran 20% slower than with two; q4 ran 15% faster.
+// ran 20% slower than with two; q4 ran 15% faster. At 32 rows (128
+// registers) ptxas reports spill stores of 40 bytes at 4 bits and 48 at 8.
 template <typename T, int bits, int rows>
 __global__ void __launch_bounds__(
     kSkinnyWarps * 32,
@@ -113,43 +235,10 @@ __global__ void __launch_bounds__(
   for (int c = first; c < last; ++c) {
     Operands now;
     now.load(a, n0, m0, g, c * kBlocksPerChunk + t);
-    // Octet o of the block feeds products 2o and 2o + 1.
-#pragma unroll
-    for (int o = 0; o < 4; ++o) {
-      uint32_t b[kSkinnyTilesN][2][2]; // [tile][product of the octet][reg]
-#pragma unroll
-      for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-        float q[8];
-        unpack_octet<bits>(block_octet_window<bits>(now.w[ni].words, o), q);
-        const float s = now.w[ni].scale;
-        const float z = now.w[ni].bias;
-#pragma unroll
-        for (int p = 0; p < 2; ++p) {
-          b[ni][p][0] =
-              pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
-          b[ni][p][1] =
-              pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
-        }
-      }
-#pragma unroll
-      for (int p = 0; p < 2; ++p) {
-        const int s = 2 * o + p; // values 4s .. 4s + 3: words 2s, 2s + 1
-#pragma unroll
-        for (int mi = 0; mi < kMTiles; ++mi) {
-          // Rows g + 8 are zero where the block has only 8 rows.
-          const int lo = 2 * mi;
-          const int hi = 2 * mi + 1;
-          const uint32_t af[4] = {
-              now.x[lo][2 * s],
-              hi < Operands::kHalves ? now.x[hi][2 * s] : 0u,
-              now.x[lo][2 * s + 1],
-              hi < Operands::kHalves ? now.x[hi][2 * s + 1] : 0u};
-#pragma unroll
-          for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-            mma_16816<T>(acc[mi][ni], af, b[ni][p]);
-          }
-        }
-      }
+    if constexpr (bits == 4) {
+      multiply_nibble_words<T, kMTiles>(now, acc);
+    } else {
+      multiply_octets<T, bits, kMTiles>(now, acc);
     }
   }
 
