@@ -14,7 +14,13 @@ namespace {
 template <typename T, int rows>
 const void* matvec_affine_for_bits(int bits) {
   return with_affine_bits(bits, [&]<int Bits>() {
-    return reinterpret_cast<const void*>(&matvec<T, AffineRows<T, Bits>, rows>);
+    if constexpr (matvec_streams(Bits, sizeof(T), rows)) {
+      return reinterpret_cast<const void*>(
+          &matvec_streaming<T, AffineRows<T, Bits>, rows>);
+    } else {
+      return reinterpret_cast<const void*>(
+          &matvec<T, AffineRows<T, Bits>, rows>);
+    }
   });
 }
 

@@ -46,6 +46,17 @@ inline constexpr int kMatvecRowsPerWarp = 4;
 inline constexpr int kMatvecWarps = 4;
 inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
+// 4-bit float16/bfloat16 decode (one row of x) runs the matrix-vector
+// kernel with one chunk a row in flight per lane and at most
+// 65536 / (kMatvecStreamingBlocks * kMatvecWarps * 32) = 64 registers, so
+// that kMatvecStreamingBlocks blocks (32 warps) share an SM and a
+// 14336-row matrix (896 blocks) runs in one wave; with four chunks in
+// flight the kernel took 166 registers, three blocks an SM, 2.3 waves.
+inline constexpr int kMatvecStreamingBlocks = 8;
+constexpr bool matvec_streams(int bits, int x_bytes, int rows) {
+  return bits == 4 && x_bytes == 2 && rows == 1;
+}
+
 // The few-row tensor-core kernel (skinny_gemm.cuh): quantized weights,
 // float16 / bfloat16, 2 <= M <= kSkinnyMaxRows (blocks of 8, 16 or 32
 // rows), K a multiple of kSkinnyChunk (the K values a warp takes per step:

@@ -33,8 +33,11 @@ template <typename T, int bits>
 struct AffineRows {
   static constexpr int kChunkValues = 32;
   // Chunks a lane loads before computing: registers allow four 4-bit
-  // blocks (one 16-byte load each) and two of the wider ones.
-  static constexpr int kUnroll = bits <= 4 ? 4 : 2;
+  // blocks (one 16-byte load each) and two of the wider ones; one where
+  // the kernel streams (matvec_streams: occupancy hides the latency).
+  static constexpr int kUnroll = matvec_streams(bits, sizeof(T), 1) ? 1
+      : bits <= 4                                                   ? 4
+                                                                    : 2;
 
   struct Chunk {
     uint32_t words[bits];
@@ -168,9 +171,9 @@ struct DenseRows {
 };
 
 // out[m, n] for m < a.m <= kRows, n < a.n; a.k a multiple of the chunk.
+// The two kernels below differ only in their register bound.
 template <typename T, class Rows, int kRows>
-__global__ void __launch_bounds__(kMatvecWarps * 32)
-    matvec(const MatmulArgs a) {
+__device__ __forceinline__ void matvec_rows(const MatmulArgs& a) {
   constexpr int R = kMatvecRowsPerWarp;
   constexpr int U = Rows::kUnroll;
   const int lane = threadIdx.x % 32;
@@ -230,6 +233,19 @@ __global__ void __launch_bounds__(kMatvecWarps * 32)
       }
     }
   }
+}
+
+template <typename T, class Rows, int kRows>
+__global__ void __launch_bounds__(kMatvecWarps * 32)
+    matvec(const MatmulArgs a) {
+  matvec_rows<T, Rows, kRows>(a);
+}
+
+// matvec_streams cases (launch_params.h).
+template <typename T, class Rows, int kRows>
+__global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecStreamingBlocks)
+    matvec_streaming(const MatmulArgs a) {
+  matvec_rows<T, Rows, kRows>(a);
 }
 
 } // namespace mlx_qmm::cuda
