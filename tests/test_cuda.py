@@ -192,10 +192,13 @@ def test_plan_skinny_for_a_few_rows(dtype):
 
 
 def test_plan_tensor_tiles_fill_the_gpu():
-    # The largest tile that still gives each SM a block.
+    # The largest tile whose blocks fill at least 90% of the SMs.
     assert plan("bfloat16", 4, True, 2048, 14336, 4096)[0].endswith("_huge")
+    # 112 huge tiles: 85% of 132 SMs.
     assert plan("bfloat16", 4, True, 256, 14336, 4096)[0].endswith("_large")
-    assert plan("bfloat16", 4, True, 512, 4096, 14336)[0].endswith("_medium")
+    # 128 large tiles: 97%.
+    assert plan("bfloat16", 4, True, 512, 4096, 14336)[0].endswith("_large")
+    assert plan("bfloat16", 4, True, 512, 4096, 14336, sms=143)[0].endswith("_medium")
     assert plan("bfloat16", 4, True, 64, 14336, 4096)[0].endswith("_small")
     assert plan("bfloat16", 4, True, 64, 14336, 4096, sms=100)[0].endswith("_large")
     name, grid, block, shared = plan("float16", 8, True, 512, 14336, 4096)

@@ -47,6 +47,17 @@ int tile_blocks(TensorTile tile, const MatmulProblem& p) {
   return ceil_div(p.n, s.block_n) * ceil_div(p.m, s.block_m);
 }
 
+// A tile size serves if its blocks fill at least this share of the SMs
+// (tenths): 128 large tiles on the H100's 132 SMs (q4 and q8 4096x14336,
+// M = 512) took 0.25 and 0.29 ms against 0.39 and 0.43 for the 256 medium
+// tiles that a one-block-per-SM rule chose.
+constexpr int kTensorTileMinFillTenths = 9;
+
+bool tile_fills_gpu(TensorTile tile, const MatmulProblem& p) {
+  return 10 * tile_blocks(tile, p) >=
+      kTensorTileMinFillTenths * p.multiprocessors;
+}
+
 } // namespace
 
 LaunchPlan plan_matmul(const MatmulProblem& p) {
@@ -82,7 +93,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     TensorTile tile = TensorTile::Small;
     for (TensorTile t :
          {TensorTile::Huge, TensorTile::Large, TensorTile::Medium}) {
-      if (tile_blocks(t, p) >= p.multiprocessors) {
+      if (tile_fills_gpu(t, p)) {
         tile = t;
         break;
       }
