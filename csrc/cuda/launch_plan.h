@@ -48,7 +48,7 @@ struct LaunchPlan {
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
-//    of 8; the largest tile whose grid still gives every SM a block.
+//    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.
 LaunchPlan plan_matmul(const MatmulProblem& problem);
 

@@ -23,7 +23,9 @@
 // Over t = 0..3 and s = 0..7 that is every value of the chunk once. So a
 // lane's B registers are its own block unpacked in order, and its A
 // registers are 32-bit pairs of the x row read in order: both come from
-// plain 16-byte loads, with no shuffle.
+// plain 16-byte loads, with no shuffle. (At 4 bits the values are
+// dequantized in pairs that are four apart, multiply_nibble_words, and x
+// takes one byte permute a pair to match.)
 //
 // A block is kSkinnyWarps warps on the same kSkinnyCols rows of W (n8
 // tiles) and `rows` rows of x (8: one m16 tile whose rows g + 8 are zero,
