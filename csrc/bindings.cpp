@@ -233,6 +233,12 @@ NB_MODULE(_ext, m) {
   m.attr("CPU_ROW_BLOCK") = mlx_qmm::cpu::kRowBlock;
   m.attr("CPU_MICRO_ROWS") = mlx_qmm::cpu::kMicroRows;
   m.attr("CPU_GEMV_MAX_ROWS") = mlx_qmm::cpu::kGemvMaxRows;
-  m.attr("CPU_GEMV_COLUMNS_PER_TASK") = mlx_qmm::cpu::kGemvColumnsPerTask;
+  m.attr("CPU_GEMV_COLUMNS_PER_CALL") = mlx_qmm::cpu::kGemvColumnsPerCall;
+  m.def(
+      "cpu_gemv_columns_per_task",
+      &mlx_qmm::cpu::gemv_columns_per_task,
+      "n"_a,
+      "threads"_a,
+      "Output columns of one CPU matrix-vector task (the driver's split).");
   m.attr("CPU_DEPTH_BLOCK") = mlx_qmm::cpu::kDepthBlock;
 }

@@ -35,7 +35,7 @@ EXT = mlx_qmm._loader._ext
 GEMV_MAX_ROWS = EXT.CPU_GEMV_MAX_ROWS
 MICRO_ROWS = EXT.CPU_MICRO_ROWS
 DEPTH_BLOCK = EXT.CPU_DEPTH_BLOCK
-COLUMNS_PER_TASK = EXT.CPU_GEMV_COLUMNS_PER_TASK
+COLUMNS_PER_CALL = EXT.CPU_GEMV_COLUMNS_PER_CALL
 ISAS = EXT.cpu_isas()
 
 # Every level the kernels have on this architecture; a level this CPU
@@ -54,7 +54,7 @@ LEVELS = (
 ROWS = [1, 2, 3, 4, GEMV_MAX_ROWS + 1, MICRO_ROWS + 1, CPU_ROW_BLOCK + 5]
 
 # N: a partial panel, a partial GEMV tile of 4 columns and a partial task.
-RAGGED_N = COLUMNS_PER_TASK + CPU_PANEL_COLUMNS + 3
+RAGGED_N = COLUMNS_PER_CALL + CPU_PANEL_COLUMNS + 3
 
 # (group size, K along the packed axis) for x @ W.T: word-major blocks hold
 # 8 (AVX2, NEON: 2 x 4) or 16 (AVX-512) words, 64, 128 or 256 values (4, 2
@@ -287,6 +287,38 @@ def test_thread_counts(threads):
     for case, ratio in report["errors"].items():
         # Relative error over the dtype's tolerance (NaN if poisoned).
         assert ratio <= 1.0, (case, ratio)
+
+
+def test_gemv_tasks_are_long_runs():
+    """The GEMV hands each thread four runs of consecutive columns, in
+    multiples of one kernel call's columns (RAGGED_N above leaves a partial
+    task, and the 96-column tasks of N = 1000 make three calls each)."""
+    per_task = EXT.cpu_gemv_columns_per_task
+    assert per_task(4096, 2) == 512
+    assert per_task(14336, 2) == 1792
+    assert per_task(1000, 3) == 96  # 1000 / 12 = 84 rounded up to 32s
+    for threads in (1, 2, 3):
+        assert per_task(RAGGED_N, threads) == COLUMNS_PER_CALL < RAGGED_N
+    for n in (1, 31, 33, 4097):
+        size = per_task(n, 2)
+        assert size % COLUMNS_PER_CALL == 0
+        tasks = -(-n // size)
+        assert tasks <= 8 and (tasks - 1) * size < n <= tasks * size
+
+
+@pytest.mark.parametrize("bits", [3, 4])
+@pytest.mark.parametrize("dtype_name", ["float32", "bfloat16"])
+def test_gemv_tasks_of_several_calls(isa, bits, dtype_name, seed):
+    """N such that each thread's tasks make several kernel calls, the last
+    one partial, for every GEMV row count."""
+    dtype = DTYPES[dtype_name]
+    runs = 4 * EXT.cpu_threads()
+    n = runs * (2 * COLUMNS_PER_CALL + 16) + 40
+    assert EXT.cpu_gemv_columns_per_task(n, EXT.cpu_threads()) > COLUMNS_PER_CALL
+    wq, scales, biases, w_hat = random_quantized((n, 256), 64, bits, dtype)
+    for m in range(1, GEMV_MAX_ROWS + 1):
+        x = mx.random.normal((m, 256)).astype(dtype)
+        check_quantized(x, (wq, scales, biases), w_hat, True, 64, bits, dtype, seed)
 
 
 def test_machine_probes():

@@ -537,14 +537,23 @@ void gemv_schedule(
   float* x = scratch(x_buffer, static_cast<size_t>(rows) * shape.k);
   io.load_x(first_row, rows, shape.k, x);
   weights.prepare_gemv(x, rows);
-  const int64_t tasks =
-      (shape.n + kGemvColumnsPerTask - 1) / kGemvColumnsPerTask;
+  const int per_task = gemv_columns_per_task(shape.n, concurrency());
+  const int64_t tasks = (shape.n + per_task - 1) / per_task;
   parallel_for(tasks, [&](int64_t t) {
     thread_local std::vector<float> acc_buffer;
-    const int n0 = static_cast<int>(t) * kGemvColumnsPerTask;
-    const int columns = std::min(kGemvColumnsPerTask, shape.n - n0);
+    const int n0 = static_cast<int>(t) * per_task;
+    const int columns = std::min(per_task, shape.n - n0);
     float* acc = scratch(acc_buffer, static_cast<size_t>(rows) * columns);
-    weights.gemv(batch, x, rows, n0, columns, acc, columns);
+    for (int j = 0; j < columns; j += kGemvColumnsPerCall) {
+      weights.gemv(
+          batch,
+          x,
+          rows,
+          n0 + j,
+          std::min(kGemvColumnsPerCall, columns - j),
+          acc + j,
+          columns);
+    }
     for (int r = 0; r < rows; ++r) {
       io.store(first_row + r, n0, columns, acc + r * columns);
     }
@@ -663,6 +672,15 @@ void run(
 }
 
 } // namespace
+
+int gemv_columns_per_task(int n, int threads) {
+  const int64_t runs =
+      static_cast<int64_t>(kGemvTasksPerThread) * std::max(threads, 1);
+  const int64_t share = (n + runs - 1) / runs;
+  const int64_t rounded = (share + kGemvColumnsPerCall - 1) /
+      kGemvColumnsPerCall * kGemvColumnsPerCall;
+  return static_cast<int>(std::max<int64_t>(rounded, kGemvColumnsPerCall));
+}
 
 void quantized_matmul(
     const Kernels& kernels,

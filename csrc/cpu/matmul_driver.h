@@ -6,9 +6,10 @@
 // Two schedules, both over all cores (thread_pool.h):
 //
 //   GEMV, x @ W.T with at most kGemvMaxRows rows of x per weight matrix:
-//     the rows of x go to float32 once; threads take blocks of
-//     kGemvColumnsPerTask output columns and stream their weight rows
-//     through the matrix-vector kernel, which reads each weight once.
+//     the rows of x go to float32 once; threads take kGemvTasksPerThread
+//     runs of consecutive output columns each (gemv_columns_per_task) and
+//     stream their weight rows, kGemvColumnsPerCall at a time, through the
+//     matrix-vector kernel, which reads each weight once.
 //
 //   GEMM, everything else: rows of x go to float32 in blocks of kRowBlock
 //     (a block stays in the core's L2 across panels); threads take panels
@@ -30,7 +31,20 @@ namespace mlx_qmm::cpu {
 
 namespace mx = mlx::core;
 
-inline constexpr int kGemvColumnsPerTask = 32;
+// The GEMV's tasks: a few long runs of weight rows per thread, not many
+// short ones dealt out in turn. With the weights in DRAM (the benchmark's
+// case), 32-row tasks took 3-15% longer than runs of 512 rows at 4096 x
+// 4096, 4 bits, on two cores: the kernels prefetch the rows after their
+// tile, which a short task hands to the other thread. A task calls the
+// kernel kGemvColumnsPerCall columns at a time, so that scales converted
+// to float32 for a call stay in L1.
+inline constexpr int kGemvColumnsPerCall = 32;
+inline constexpr int kGemvTasksPerThread = 4;
+
+// Columns per GEMV task for n output columns over `threads` threads: n
+// split into kGemvTasksPerThread runs a thread, rounded up to a multiple
+// of kGemvColumnsPerCall (and at least that).
+int gemv_columns_per_task(int n, int threads);
 // A multiple of kMicroRows.
 inline constexpr int kRowBlock = 96;
 // A multiple of every group size, so that depth blocks hold whole groups.
