@@ -45,6 +45,7 @@ inline constexpr int kGemvTasksPerThread = 4;
 // split into kGemvTasksPerThread runs a thread, rounded up to a multiple
 // of kGemvColumnsPerCall (and at least that).
 int gemv_columns_per_task(int n, int threads);
+
 // A multiple of kMicroRows.
 inline constexpr int kRowBlock = 96;
 // A multiple of every group size, so that depth blocks hold whole groups.
