@@ -33,11 +33,9 @@ template <typename T, int bits>
 struct AffineRows {
   static constexpr int kChunkValues = 32;
   // Chunks a lane loads before computing: registers allow four 4-bit
-  // blocks (one 16-byte load each) and two of the wider ones; one where
-  // the kernel streams (matvec_streams: occupancy hides the latency).
-  static constexpr int kUnroll = matvec_streams(bits, sizeof(T), 1) ? 1
-      : bits <= 4                                                   ? 4
-                                                                    : 2;
+  // blocks (one 16-byte load each) and two of the wider ones. (The
+  // streaming kernel loads one: occupancy hides the latency there.)
+  static constexpr int kUnroll = bits <= 4 ? 4 : 2;
 
   struct Chunk {
     uint32_t words[bits];
@@ -171,11 +169,12 @@ struct DenseRows {
 };
 
 // out[m, n] for m < a.m <= kRows, n < a.n; a.k a multiple of the chunk.
-// The two kernels below differ only in their register bound.
-template <typename T, class Rows, int kRows>
+// The two kernels below differ in their register bound and in the chunks
+// a lane loads before computing (Rows::kUnroll, or one when streaming).
+template <typename T, class Rows, int kRows, bool kStreaming>
 __device__ __forceinline__ void matvec_rows(const MatmulArgs& a) {
   constexpr int R = kMatvecRowsPerWarp;
-  constexpr int U = Rows::kUnroll;
+  constexpr int U = kStreaming ? 1 : Rows::kUnroll;
   const int lane = threadIdx.x % 32;
   const int first_row =
       blockIdx.x * kMatvecRowsPerBlock + (threadIdx.x / 32) * R;
@@ -238,14 +237,14 @@ __device__ __forceinline__ void matvec_rows(const MatmulArgs& a) {
 template <typename T, class Rows, int kRows>
 __global__ void __launch_bounds__(kMatvecWarps * 32)
     matvec(const MatmulArgs a) {
-  matvec_rows<T, Rows, kRows>(a);
+  matvec_rows<T, Rows, kRows, false>(a);
 }
 
 // matvec_streams cases (launch_params.h).
 template <typename T, class Rows, int kRows>
 __global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecStreamingBlocks)
     matvec_streaming(const MatmulArgs a) {
-  matvec_rows<T, Rows, kRows>(a);
+  matvec_rows<T, Rows, kRows, true>(a);
 }
 
 } // namespace mlx_qmm::cuda
