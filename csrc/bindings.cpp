@@ -156,7 +156,8 @@ NB_MODULE(_ext, m) {
          int n,
          int k,
          bool aligned,
-         int multiprocessors) {
+         int multiprocessors,
+         bool sm90) {
         using mlx_qmm::cuda::FloatType;
         const FloatType type = dtype == "float32" ? FloatType::Float32
             : dtype == "float16"                  ? FloatType::Float16
@@ -165,7 +166,7 @@ NB_MODULE(_ext, m) {
             : throw std::invalid_argument(
                   "dtype must be float32, float16 or bfloat16");
         const auto plan = mlx_qmm::cuda::plan_matmul(
-            {type, bits, transpose, m, n, k, aligned, multiprocessors});
+            {type, bits, transpose, m, n, k, aligned, multiprocessors, sm90});
         return std::make_tuple(
             plan.name,
             std::vector<int>(plan.grid.begin(), plan.grid.end()),
@@ -180,6 +181,7 @@ NB_MODULE(_ext, m) {
       "k"_a,
       "aligned"_a,
       "multiprocessors"_a,
+      "sm90"_a = false,
       "The CUDA launch plan (csrc/cuda/launch_plan.h) of one weight batch, "
       "bits 0 for dense: (kernel name, grid, block, dynamic shared bytes).");
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx_qmm
+import numpy as np
 import pytest
 from conftest import (
     DTYPES,
     SUPPORTED_BITS,
+    TOLERANCE,
     assert_close,
     evaluate_poisoned,
     random_quantized,
@@ -45,6 +47,11 @@ needs_cuda = pytest.mark.skipif(
 MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
 SKINNY_SHAPES = [(2, 40, 128), (7, 300, 640), (16, 100, 1152), (30, 72, 384)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
+# The warpgroup GEMM (sm_90) serves only grids that fill the GPU, so its
+# shapes are large: wide tiles with a partial last x tile (300 = 2 x 128 +
+# 44) and narrow ones with a partial, odd last w tile (7643 = 59 x 128 + 91),
+# over K steps that wrap the stage ring (K = 608: 9.5 steps of 64).
+WGMMA_SHAPES = [(300, 10240, 608), (130, 7643, 608)]
 
 
 def _served_by_us() -> None:
@@ -72,6 +79,70 @@ def test_quantized_transposed(bits, group_size, dtype_name, shape, seed):
     _served_by_us()
     assert out.dtype == dtype
     assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
+
+
+def assert_rows_and_columns_close(out, ref, dtype, seed):
+    """Beyond the whole-matrix norm: every row and every column of out within
+    twice the dtype's tolerance of its reference, so that one wrong tile row,
+    column or edge cannot hide in a large output."""
+    out = np.array(out.astype(mx.float32), dtype=np.float64)
+    ref = np.array(ref.astype(mx.float32), dtype=np.float64)
+    assert np.all(np.isfinite(out)), f"unwritten or non-finite outputs (seed={seed})"
+    tol = 2 * TOLERANCE[dtype]
+    for axis in (1, 0):
+        err = np.linalg.norm(out - ref, axis=axis) / np.linalg.norm(ref, axis=axis)
+        worst = int(np.argmax(err))
+        assert err[worst] <= tol, (
+            f"{'row' if axis == 1 else 'column'} {worst}: relative error "
+            f"{err[worst]:.3e} > {tol:.1e} (seed={seed})"
+        )
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", WGMMA_SHAPES)
+def test_wgmma_quantized(bits, group_size, dtype_name, shape, seed):
+    """Shapes that the warpgroup GEMM serves on an sm_90 GPU (the plan is
+    checked for the H100's 132 SMs); elsewhere the tensor-core GEMM does."""
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    k = k // group_size * group_size
+    tile = "wide" if n % 128 == 0 else "narrow"
+    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
+    assert name == f"wgmma_affine_{dtype_short(dtype_name)}_b{bits}_{tile}"
+    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out)
+    ref = reference_qmm(x, w_hat, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(300, 10240, 200), (130, 7643, 520)])
+def test_wgmma_dense(dtype_name, shape, seed):
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    tile = "wide" if n % 128 == 0 else "narrow"
+    assert plan(dtype_name, 0, True, m, n, k, sm90=True)[0] == (
+        f"wgmma_dense_{dtype_short(dtype_name)}_{tile}"
+    )
+    w = mx.random.normal((n, k)).astype(dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
+    ref = reference_qmm(x, w, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
 
 
 @needs_cuda
@@ -150,8 +221,8 @@ def test_model_shape_decode_and_prefill(seed):
 H100_SMS = 132
 
 
-def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS):
-    return EXT.cuda_launch_plan(dtype, bits, transpose, m, n, k, aligned, sms)
+def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS, sm90=False):
+    return EXT.cuda_launch_plan(dtype, bits, transpose, m, n, k, aligned, sms, sm90)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
@@ -205,6 +276,39 @@ def test_plan_tensor_tiles_fill_the_gpu():
     assert name == "tensor_affine_f16_b8_huge"
     assert grid == [56, 4, 1] and block == 256
     assert shared > 48 * 1024  # the launch raises the dynamic limit
+
+
+def test_plan_wgmma_on_sm90():
+    """On sm_90 the warpgroup GEMM takes M > 64 where a wide or else a narrow
+    tile fills 90% of the SMs; the tensor-core tiles serve the rest, and all
+    of it elsewhere."""
+    name, grid, block, shared = plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True)
+    assert name == "wgmma_affine_bf16_b4_wide"
+    # Two consumer warpgroups and one producer warpgroup.
+    assert grid == [16, 56, 1] and block == 384
+    # Three stages of 48 KB and three raw slots of 256 rows of 12 words.
+    assert shared == 3 * (48 * 1024 + 16) + 3 * 256 * 12 * 4 + 1024
+    # Dense: one producer warpgroup, four stages.
+    name, grid, block, shared = plan("bfloat16", 0, True, 2048, 14336, 4096, sm90=True)
+    assert (name, block, shared) == (
+        "wgmma_dense_bf16_wide",
+        384,
+        4 * (48 * 1024 + 16) + 1024,
+    )
+    # 64 wide blocks would not fill 132 SMs; 128 narrow ones do.
+    assert plan("float16", 0, True, 512, 4096, 14336, sm90=True)[:3] == (
+        "wgmma_dense_f16_narrow",
+        [4, 32, 1],
+        384,
+    )
+    assert plan("bfloat16", 4, True, 512, 14336, 4096)[0].startswith("tensor_")
+    assert plan("bfloat16", 4, True, 64, 14336, 4096, sm90=True)[0].startswith(
+        "tensor_"
+    )
+    assert plan("bfloat16", 4, True, 256, 2048, 4096, sm90=True)[0].startswith(
+        "tensor_"
+    )
+    assert plan("float32", 4, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
 
 
 @pytest.mark.parametrize(

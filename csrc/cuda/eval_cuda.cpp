@@ -17,6 +17,7 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -80,17 +81,18 @@ CUfunction kernel_function(const void* symbol, int shared_bytes) {
   return function;
 }
 
-int multiprocessor_count(int device) {
+int device_attribute(int device, cudaDeviceAttr attribute) {
   static std::mutex mutex;
-  static std::unordered_map<int, int> counts;
+  static std::map<std::pair<int, int>, int> values;
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = counts.find(device);
-  if (it == counts.end()) {
-    int count = 0;
+  const auto key = std::make_pair(device, static_cast<int>(attribute));
+  auto it = values.find(key);
+  if (it == values.end()) {
+    int value = 0;
     check_cuda(
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
+        cudaDeviceGetAttribute(&value, attribute, device),
         "cudaDeviceGetAttribute");
-    it = counts.emplace(device, count).first;
+    it = values.emplace(key, value).first;
   }
   return it->second;
 }
@@ -105,6 +107,10 @@ const void* plan_symbol(
           : cuda::matvec_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::Skinny:
       return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
+    case cuda::KernelKind::Wgmma:
+      return p.bits == 0
+          ? cuda::wgmma_dense_symbol(p.type, plan.wgmma_tile)
+          : cuda::wgmma_affine_symbol(p.type, p.bits, plan.wgmma_tile);
     case cuda::KernelKind::Tensor:
       return p.bits == 0
           ? cuda::tensor_dense_symbol(p.type, plan.tile)
@@ -261,7 +267,10 @@ void eval_matmul(
               (!quantized ||
                (aligned16(args.scales) && aligned16(args.biases))) &&
               aligned16(args.out),
-          multiprocessor_count(device)};
+          device_attribute(device, cudaDevAttrMultiProcessorCount),
+          // sm_90a machine code runs on compute capability 9.0 only.
+          device_attribute(device, cudaDevAttrComputeCapabilityMajor) == 9 &&
+              device_attribute(device, cudaDevAttrComputeCapabilityMinor) == 0};
       const cuda::LaunchPlan plan = cuda::plan_matmul(problem);
       const void* symbol = plan_symbol(plan, problem);
       if (!symbol) {

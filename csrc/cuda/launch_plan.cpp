@@ -47,13 +47,18 @@ int tile_blocks(TensorTile tile, const MatmulProblem& p) {
   return ceil_div(p.n, s.block_n) * ceil_div(p.m, s.block_m);
 }
 
+int tile_blocks(WgmmaTile tile, const MatmulProblem& p) {
+  return ceil_div(p.n, wgmma_block_n(tile)) * ceil_div(p.m, kWgmmaBlockM);
+}
+
 // A tile size serves if its blocks fill at least this share of the SMs
 // (tenths): 128 large tiles on the H100's 132 SMs (q4 and q8 4096x14336,
 // M = 512) took 0.25 and 0.29 ms against 0.39 and 0.43 for the 256 medium
 // tiles that a one-block-per-SM rule chose.
 constexpr int kTensorTileMinFillTenths = 9;
 
-bool tile_fills_gpu(TensorTile tile, const MatmulProblem& p) {
+template <class Tile>
+bool tile_fills_gpu(Tile tile, const MatmulProblem& p) {
   return 10 * tile_blocks(tile, p) >=
       kTensorTileMinFillTenths * p.multiprocessors;
 }
@@ -72,6 +77,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         KernelKind::Matvec,
         rows,
         TensorTile::Small,
+        WgmmaTile::Narrow,
         {ceil_div(p.n, kMatvecRowsPerBlock), 1, 1},
         kMatvecWarps * 32,
         0,
@@ -84,10 +90,31 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         KernelKind::Skinny,
         rows,
         TensorTile::Small,
+        WgmmaTile::Narrow,
         {ceil_div(p.n, kSkinnyCols), ceil_div(p.m, rows), 1},
         kSkinnyWarps * 32,
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
+  }
+  if (p.sm90 && p.transpose && p.aligned && k_in_chunks && tensor_type &&
+      p.m > kWgmmaMinRows) {
+    for (WgmmaTile tile : {WgmmaTile::Wide, WgmmaTile::Narrow}) {
+      if (tile_fills_gpu(tile, p)) {
+        // x tiles along the grid's x (wgmma_gemm.cuh says why).
+        return {
+            KernelKind::Wgmma,
+            0,
+            TensorTile::Small,
+            tile,
+            {ceil_div(p.m, kWgmmaBlockM),
+             ceil_div(p.n, wgmma_block_n(tile)),
+             1},
+            kWgmmaThreads,
+            wgmma_smem_bytes(tile, p.bits),
+            "wgmma_" + weights_name(p) +
+                (tile == WgmmaTile::Wide ? "_wide" : "_narrow")};
+      }
+    }
   }
   if (p.transpose && p.aligned && k_in_chunks && tensor_type) {
     TensorTile tile = TensorTile::Small;
@@ -103,6 +130,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         KernelKind::Tensor,
         0,
         tile,
+        WgmmaTile::Narrow,
         {ceil_div(p.n, s.block_n), ceil_div(p.m, s.block_m), 1},
         s.threads(),
         tensor_smem_bytes(tile, p.bits),
@@ -112,6 +140,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
       KernelKind::Simt,
       0,
       TensorTile::Small,
+      WgmmaTile::Narrow,
       {ceil_div(p.n, kSimtBlockN), ceil_div(p.m, kSimtBlockM), 1},
       kSimtThreads,
       0,

@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/launch_params.h"
 #include "kernels/cuda/tensor_tiles.h"
+#include "kernels/cuda/wgmma_tiles.h"
 
 namespace mlx_qmm::cuda {
 
@@ -25,9 +26,11 @@ struct MatmulProblem {
   // x, w, scales, biases, bias and out all start at 16-byte boundaries.
   bool aligned;
   int multiprocessors;
+  // The GPU runs sm_90a machine code (H100, H200): wgmma is available.
+  bool sm90 = false;
 };
 
-enum class KernelKind : int { Matvec, Skinny, Tensor, Simt };
+enum class KernelKind : int { Matvec, Skinny, Wgmma, Tensor, Simt };
 
 struct LaunchPlan {
   KernelKind kind;
@@ -35,6 +38,7 @@ struct LaunchPlan {
   // of x a block covers (8, 16 or kSkinnyMaxRows).
   int rows;
   TensorTile tile; // Tensor
+  WgmmaTile wgmma_tile; // Wgmma
   std::array<int, 3> grid;
   int block;
   int shared_bytes; // dynamic
@@ -47,9 +51,16 @@ struct LaunchPlan {
 //  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
+//  - Wgmma: on sm_90, transposed float16 / bfloat16 weights, aligned, K a
+//    multiple of 8, M > kWgmmaMinRows, and a warpgroup tile whose grid
+//    fills 90% of the SMs (the wide one first).
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.
+// Below this many rows of x a 128-row warpgroup tile would be mostly
+// padding; the tensor-core GEMM's 32- and 64-row tiles serve them.
+inline constexpr int kWgmmaMinRows = 64;
+
 LaunchPlan plan_matmul(const MatmulProblem& problem);
 
 } // namespace mlx_qmm::cuda

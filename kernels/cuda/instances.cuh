@@ -2,8 +2,9 @@
 //
 // Symbol tables of the kernel variants (kernel_symbols.h), as templates so
 // that each instantiation file compiles a slice of them: the tensor-core
-// kernels of one bits value per file (tensor_gemm_affine_<bits>.cu), which
-// lets the build compile them in parallel.
+// and warpgroup kernels of one bits value per file
+// (tensor_gemm_affine_<bits>.cu, wgmma_gemm_affine_<bits>.cu), which lets
+// the build compile them in parallel.
 
 #pragma once
 
@@ -15,6 +16,7 @@
 #include "kernels/cuda/simt_gemm.cuh"
 #include "kernels/cuda/strided_copy.cuh"
 #include "kernels/cuda/tensor_gemm.cuh"
+#include "kernels/cuda/wgmma_gemm.cuh"
 
 namespace mlx_qmm::cuda {
 
@@ -78,6 +80,26 @@ const void* tensor_symbol_for_bits(FloatType type, TensorTile tile) {
   });
 }
 
+// The warpgroup GEMM, float16 and bfloat16 (bits 0: dense).
+template <int bits>
+const void* wgmma_symbol_for_bits(FloatType type, WgmmaTile tile) {
+  auto for_type = [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    return tile == WgmmaTile::Wide
+        ? reinterpret_cast<const void*>(&wgmma_gemm<T, bits, WgmmaTile::Wide>)
+        : reinterpret_cast<const void*>(
+              &wgmma_gemm<T, bits, WgmmaTile::Narrow>);
+  };
+  switch (type) {
+    case FloatType::Float16:
+      return for_type(__half{});
+    case FloatType::BFloat16:
+      return for_type(__nv_bfloat16{});
+    default:
+      return nullptr;
+  }
+}
+
 extern template const void* tensor_symbol_for_bits<1>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<2>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<3>(FloatType, TensorTile);
@@ -85,5 +107,12 @@ extern template const void* tensor_symbol_for_bits<4>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<5>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<6>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<8>(FloatType, TensorTile);
+extern template const void* wgmma_symbol_for_bits<1>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<2>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<3>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<4>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<5>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<6>(FloatType, WgmmaTile);
+extern template const void* wgmma_symbol_for_bits<8>(FloatType, WgmmaTile);
 
 } // namespace mlx_qmm::cuda

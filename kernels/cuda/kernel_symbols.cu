@@ -1,9 +1,10 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// The matrix-vector, dense tensor-core and CUDA-core instantiations, and the
-// lookups of kernel_symbols.h (the quantized tensor-core kernels are
-// instantiated in tensor_gemm_affine_<bits>.cu and skinny_gemm_affine.cu,
-// which also holds its lookup).
+// The matrix-vector, dense tensor-core, dense warpgroup and CUDA-core
+// instantiations, and the lookups of kernel_symbols.h (the quantized
+// tensor-core and warpgroup kernels are instantiated in
+// tensor_gemm_affine_<bits>.cu, wgmma_gemm_affine_<bits>.cu and
+// skinny_gemm_affine.cu, which also holds its lookup).
 
 #include "kernels/cuda/instances.cuh"
 
@@ -61,6 +62,16 @@ const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile) {
 
 const void* tensor_dense_symbol(FloatType type, TensorTile tile) {
   return tensor_symbol_for_bits<0>(type, tile);
+}
+
+const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile) {
+  return with_affine_bits(bits, [&]<int Bits>() {
+    return wgmma_symbol_for_bits<Bits>(type, tile);
+  });
+}
+
+const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile) {
+  return wgmma_symbol_for_bits<0>(type, tile);
 }
 
 const void* simt_symbol(FloatType type, bool quantized, bool transpose) {

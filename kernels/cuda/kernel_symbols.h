@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/launch_params.h"
 #include "kernels/cuda/tensor_tiles.h"
+#include "kernels/cuda/wgmma_tiles.h"
 
 namespace mlx_qmm::cuda {
 
@@ -20,6 +21,11 @@ const void* matvec_dense_symbol(FloatType type, int rows);
 // tensor_gemm<T, bits, tile>; float16 and bfloat16 only.
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile);
 const void* tensor_dense_symbol(FloatType type, TensorTile tile);
+
+// wgmma_gemm<T, bits, tile>; float16 and bfloat16 only, sm_90a machine code
+// (other GPUs get an empty body: the launch plan never picks it there).
+const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile);
+const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile);
 
 // skinny_gemm<T, bits, rows>, rows 8, 16 or kSkinnyMaxRows; float16 and
 // bfloat16 only.
