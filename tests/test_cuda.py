@@ -47,11 +47,12 @@ needs_cuda = pytest.mark.skipif(
 MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
 SKINNY_SHAPES = [(2, 40, 128), (7, 300, 640), (16, 100, 1152), (30, 72, 384)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
-# The warpgroup GEMM (sm_90) serves only grids that fill the GPU, so its
-# shapes are large: wide tiles with a partial last x tile (300 = 2 x 128 +
-# 44) and narrow ones with a partial, odd last w tile (7643 = 59 x 128 + 91),
-# over K steps that wrap the stage ring (K = 608: 9.5 steps of 64).
-WGMMA_SHAPES = [(300, 10240, 608), (130, 7643, 608)]
+# The warpgroup GEMM (sm_90, dense weights) serves only grids that fill the
+# GPU, so its shapes are large: wide tiles with a partial last x tile (300 =
+# 2 x 128 + 44) and narrow ones with a partial, odd last w tile (7643 = 59 x
+# 128 + 91), over K steps that wrap the stage ring, the last one partial
+# (K = 200 and 520: 3 and 8 steps of 64, and 8 values).
+WGMMA_SHAPES = [(300, 10240, 200), (130, 7643, 520), (129, 15360, 4104)]
 
 
 def _served_by_us() -> None:
@@ -99,39 +100,14 @@ def assert_rows_and_columns_close(out, ref, dtype, seed):
 
 
 @needs_cuda
-@pytest.mark.parametrize("bits", SUPPORTED_BITS)
-@pytest.mark.parametrize("group_size", [32, 64, 128])
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
 @pytest.mark.parametrize("shape", WGMMA_SHAPES)
-def test_wgmma_quantized(bits, group_size, dtype_name, shape, seed):
+def test_wgmma_dense(dtype_name, shape, seed):
     """Shapes that the warpgroup GEMM serves on an sm_90 GPU (the plan is
     checked for the H100's 132 SMs); elsewhere the tensor-core GEMM does."""
     dtype = DTYPES[dtype_name]
     m, n, k = shape
-    k = k // group_size * group_size
-    tile = "wide" if n % 128 == 0 else "narrow"
-    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
-    assert name == f"wgmma_affine_{dtype_short(dtype_name)}_b{bits}_{tile}"
-    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
-    x = mx.random.normal((m, k)).astype(dtype)
-    bias = mx.random.normal((n,)).astype(dtype)
-    with mx.stream(mx.gpu):
-        out = mlx_qmm.quantized_matmul(
-            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
-        )
-        out = evaluate_poisoned(out)
-    ref = reference_qmm(x, w_hat, True, bias)
-    assert_close(out, ref, dtype, seed)
-    assert_rows_and_columns_close(out, ref, dtype, seed)
-
-
-@needs_cuda
-@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
-@pytest.mark.parametrize("shape", [(300, 10240, 200), (130, 7643, 520)])
-def test_wgmma_dense(dtype_name, shape, seed):
-    dtype = DTYPES[dtype_name]
-    m, n, k = shape
-    tile = "wide" if n % 128 == 0 else "narrow"
+    tile = "wide" if n % 256 == 0 else "narrow"
     assert plan(dtype_name, 0, True, m, n, k, sm90=True)[0] == (
         f"wgmma_dense_{dtype_short(dtype_name)}_{tile}"
     )
@@ -279,36 +255,33 @@ def test_plan_tensor_tiles_fill_the_gpu():
 
 
 def test_plan_wgmma_on_sm90():
-    """On sm_90 the warpgroup GEMM takes M > 64 where a wide or else a narrow
-    tile fills 90% of the SMs; the tensor-core tiles serve the rest, and all
-    of it elsewhere."""
-    name, grid, block, shared = plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True)
-    assert name == "wgmma_affine_bf16_b4_wide"
-    # Two consumer warpgroups and one producer warpgroup.
-    assert grid == [16, 56, 1] and block == 384
-    # Three stages of 48 KB and three raw slots of 256 rows of 12 words.
-    assert shared == 3 * (48 * 1024 + 16) + 3 * 256 * 12 * 4 + 1024
-    # Dense: one producer warpgroup, four stages.
+    """On sm_90 the warpgroup GEMM takes dense float16 / bfloat16 weights with
+    M > 64 where a wide or else a narrow tile fills 90% of the SMs; the
+    tensor-core tiles serve the rest, quantized weights, and other GPUs."""
     name, grid, block, shared = plan("bfloat16", 0, True, 2048, 14336, 4096, sm90=True)
-    assert (name, block, shared) == (
-        "wgmma_dense_bf16_wide",
-        384,
-        4 * (48 * 1024 + 16) + 1024,
-    )
-    # 64 wide blocks would not fill 132 SMs; 128 narrow ones do.
-    assert plan("float16", 0, True, 512, 4096, 14336, sm90=True)[:3] == (
+    assert name == "wgmma_dense_bf16_wide"
+    # x tiles along the grid's x; one producer and two consumer warpgroups.
+    assert grid == [16, 56, 1] and block == 384
+    # Four stages of a 128 x 64 x tile and a 256 x 64 w tile, their
+    # mbarriers, and 1 KB to align them.
+    assert shared == 4 * ((128 + 256) * 64 * 2 + 16) + 1024
+    # 64 wide blocks would not fill 132 SMs; 128 narrow ones (six stages) do.
+    assert plan("float16", 0, True, 512, 4096, 14336, sm90=True) == (
         "wgmma_dense_f16_narrow",
         [4, 32, 1],
         384,
+        6 * ((128 + 128) * 64 * 2 + 16) + 1024,
     )
-    assert plan("bfloat16", 4, True, 512, 14336, 4096)[0].startswith("tensor_")
-    assert plan("bfloat16", 4, True, 64, 14336, 4096, sm90=True)[0].startswith(
+    assert plan("bfloat16", 0, True, 512, 14336, 4096)[0].startswith("tensor_")
+    for m, n in [(64, 14336), (256, 2048)]:  # few rows; too few blocks
+        assert plan("bfloat16", 0, True, m, n, 4096, sm90=True)[0].startswith("tensor_")
+    assert plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True)[0].startswith(
         "tensor_"
     )
-    assert plan("bfloat16", 4, True, 256, 2048, 4096, sm90=True)[0].startswith(
-        "tensor_"
+    assert plan("float32", 0, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
+    assert plan("bfloat16", 0, False, 512, 14336, 4096, sm90=True)[0].startswith(
+        "simt_"
     )
-    assert plan("float32", 4, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,8 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
-  if (p.sm90 && p.transpose && p.aligned && k_in_chunks && tensor_type &&
-      p.m > kWgmmaMinRows) {
+  if (p.sm90 && p.bits == 0 && p.transpose && p.aligned && k_in_chunks &&
+      tensor_type && p.m > kWgmmaMinRows) {
     for (WgmmaTile tile : {WgmmaTile::Wide, WgmmaTile::Narrow}) {
       if (tile_fills_gpu(tile, p)) {
         // x tiles along the grid's x (wgmma_gemm.cuh says why).
@@ -110,7 +110,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
              ceil_div(p.n, wgmma_block_n(tile)),
              1},
             kWgmmaThreads,
-            wgmma_smem_bytes(tile, p.bits),
+            wgmma_smem_bytes(tile),
             "wgmma_" + weights_name(p) +
                 (tile == WgmmaTile::Wide ? "_wide" : "_narrow")};
       }

@@ -2,9 +2,8 @@
 //
 // Symbol tables of the kernel variants (kernel_symbols.h), as templates so
 // that each instantiation file compiles a slice of them: the tensor-core
-// and warpgroup kernels of one bits value per file
-// (tensor_gemm_affine_<bits>.cu, wgmma_gemm_affine_<bits>.cu), which lets
-// the build compile them in parallel.
+// kernels of one bits value per file (tensor_gemm_affine_<bits>.cu), which
+// lets the build compile them in parallel.
 
 #pragma once
 
@@ -80,26 +79,6 @@ const void* tensor_symbol_for_bits(FloatType type, TensorTile tile) {
   });
 }
 
-// The warpgroup GEMM, float16 and bfloat16 (bits 0: dense).
-template <int bits>
-const void* wgmma_symbol_for_bits(FloatType type, WgmmaTile tile) {
-  auto for_type = [&](auto zero) -> const void* {
-    using T = decltype(zero);
-    return tile == WgmmaTile::Wide
-        ? reinterpret_cast<const void*>(&wgmma_gemm<T, bits, WgmmaTile::Wide>)
-        : reinterpret_cast<const void*>(
-              &wgmma_gemm<T, bits, WgmmaTile::Narrow>);
-  };
-  switch (type) {
-    case FloatType::Float16:
-      return for_type(__half{});
-    case FloatType::BFloat16:
-      return for_type(__nv_bfloat16{});
-    default:
-      return nullptr;
-  }
-}
-
 extern template const void* tensor_symbol_for_bits<1>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<2>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<3>(FloatType, TensorTile);
@@ -107,12 +86,5 @@ extern template const void* tensor_symbol_for_bits<4>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<5>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<6>(FloatType, TensorTile);
 extern template const void* tensor_symbol_for_bits<8>(FloatType, TensorTile);
-extern template const void* wgmma_symbol_for_bits<1>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<2>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<3>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<4>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<5>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<6>(FloatType, WgmmaTile);
-extern template const void* wgmma_symbol_for_bits<8>(FloatType, WgmmaTile);
 
 } // namespace mlx_qmm::cuda

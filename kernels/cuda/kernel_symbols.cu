@@ -64,14 +64,21 @@ const void* tensor_dense_symbol(FloatType type, TensorTile tile) {
   return tensor_symbol_for_bits<0>(type, tile);
 }
 
-const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile) {
-  return with_affine_bits(bits, [&]<int Bits>() {
-    return wgmma_symbol_for_bits<Bits>(type, tile);
-  });
-}
-
 const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile) {
-  return wgmma_symbol_for_bits<0>(type, tile);
+  auto for_type = [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    return tile == WgmmaTile::Wide
+        ? reinterpret_cast<const void*>(&wgmma_gemm<T, WgmmaTile::Wide>)
+        : reinterpret_cast<const void*>(&wgmma_gemm<T, WgmmaTile::Narrow>);
+  };
+  switch (type) {
+    case FloatType::Float16:
+      return for_type(__half{});
+    case FloatType::BFloat16:
+      return for_type(__nv_bfloat16{});
+    default:
+      return nullptr;
+  }
 }
 
 const void* simt_symbol(FloatType type, bool quantized, bool transpose) {

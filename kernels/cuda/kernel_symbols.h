@@ -22,9 +22,9 @@ const void* matvec_dense_symbol(FloatType type, int rows);
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile);
 const void* tensor_dense_symbol(FloatType type, TensorTile tile);
 
-// wgmma_gemm<T, bits, tile>; float16 and bfloat16 only, sm_90a machine code
-// (other GPUs get an empty body: the launch plan never picks it there).
-const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile);
+// wgmma_gemm<T, tile> (dense weights); float16 and bfloat16 only, sm_90a
+// machine code (other GPUs get an empty body: the launch plan never picks it
+// there).
 const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile);
 
 // skinny_gemm<T, bits, rows>, rows 8, 16 or kSkinnyMaxRows; float16 and

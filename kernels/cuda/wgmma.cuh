@@ -75,17 +75,6 @@ __device__ __forceinline__ void copy_async_arrive(uint64_t* bar) {
 #endif
 }
 
-// Copies the first `src_bytes` (0 to 4) of a 4-byte word and zero-fills the
-// rest.
-__device__ __forceinline__ void
-copy_async_word(void* shared, const void* global, int src_bytes) {
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(
-          shared_address(shared)),
-      "l"(global),
-      "r"(src_bytes));
-}
-
 // Orders generic-proxy shared-memory writes that this thread has observed
 // (its own st.shared, or cp.async copies whose mbarrier it has seen
 // complete) before its later async-proxy reads (wgmma operands).
