@@ -53,6 +53,10 @@ TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
 # 128 + 91), over K steps that wrap the stage ring, the last one partial
 # (K = 200 and 520: 3 and 8 steps of 64, and 8 values).
 WGMMA_SHAPES = [(300, 10240, 200), (130, 7643, 520), (129, 15360, 4104)]
+# With 4- and 8-bit weights its tiles are 128 rows of w by 256 (wide) or 128
+# (narrow) rows of x: a partial, odd last w tile and a partial last x tile
+# (300 = 256 + 44, 130 = 128 + 2), K = 608 (up to 19 K steps).
+WGMMA_AFFINE_SHAPES = [(300, 7643, 608), (130, 7680, 608)]
 
 
 def _served_by_us() -> None:
@@ -97,6 +101,33 @@ def assert_rows_and_columns_close(out, ref, dtype, seed):
             f"{'row' if axis == 1 else 'column'} {worst}: relative error "
             f"{err[worst]:.3e} > {tol:.1e} (seed={seed})"
         )
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", WGMMA_AFFINE_SHAPES)
+def test_wgmma_quantized(bits, group_size, dtype_name, shape, seed):
+    """Shapes that the warpgroup GEMM serves on an sm_90 GPU (the plan is
+    checked for the H100's 132 SMs); elsewhere the tensor-core GEMM does."""
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    k = k // group_size * group_size
+    tile = "wide" if m > 256 else "narrow"
+    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
+    assert name == f"wgmma_affine_{dtype_short(dtype_name)}_b{bits}_{tile}"
+    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out)
+    ref = reference_qmm(x, w_hat, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
 
 
 @needs_cuda
@@ -255,9 +286,9 @@ def test_plan_tensor_tiles_fill_the_gpu():
 
 
 def test_plan_wgmma_on_sm90():
-    """On sm_90 the warpgroup GEMM takes dense float16 / bfloat16 weights with
-    M > 64 where a wide or else a narrow tile fills 90% of the SMs; the
-    tensor-core tiles serve the rest, quantized weights, and other GPUs."""
+    """On sm_90 the warpgroup GEMM takes dense, 4- and 8-bit float16 /
+    bfloat16 weights with M > 64 where a wide or else a narrow tile fills 90%
+    of the SMs; the tensor-core tiles serve the rest and other GPUs."""
     name, grid, block, shared = plan("bfloat16", 0, True, 2048, 14336, 4096, sm90=True)
     assert name == "wgmma_dense_bf16_wide"
     # x tiles along the grid's x; one producer and two consumer warpgroups.
@@ -275,9 +306,22 @@ def test_plan_wgmma_on_sm90():
     assert plan("bfloat16", 0, True, 512, 14336, 4096)[0].startswith("tensor_")
     for m, n in [(64, 14336), (256, 2048)]:  # few rows; too few blocks
         assert plan("bfloat16", 0, True, m, n, 4096, sm90=True)[0].startswith("tensor_")
-    assert plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True)[0].startswith(
-        "tensor_"
+    # Quantized: 128 rows of w by 256 (wide) or 128 rows of x; five 4-bit
+    # stages of a 256 x 64 x tile and 128 raw rows of 8 + 4 words.
+    assert plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True) == (
+        "wgmma_affine_bf16_b4_wide",
+        [8, 112, 1],
+        384,
+        5 * (256 * 64 * 2 + 128 * 12 * 4 + 16) + 1024,
     )
+    assert plan("float16", 8, True, 512, 4096, 14336, sm90=True)[:2] == (
+        "wgmma_affine_f16_b8_narrow",
+        [4, 32, 1],
+    )
+    for bits in (2, 3, 5, 6):  # the tensor-core GEMM keeps the other widths
+        assert plan("bfloat16", bits, True, 2048, 14336, 4096, sm90=True)[0].startswith(
+            "tensor_"
+        )
     assert plan("float32", 0, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
     assert plan("bfloat16", 0, False, 512, 14336, 4096, sm90=True)[0].startswith(
         "simt_"

@@ -108,7 +108,9 @@ const void* plan_symbol(
     case cuda::KernelKind::Skinny:
       return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::Wgmma:
-      return cuda::wgmma_dense_symbol(p.type, plan.wgmma_tile);
+      return p.bits == 0
+          ? cuda::wgmma_dense_symbol(p.type, plan.wgmma_tile)
+          : cuda::wgmma_affine_symbol(p.type, p.bits, plan.wgmma_tile);
     case cuda::KernelKind::Tensor:
       return p.bits == 0
           ? cuda::tensor_dense_symbol(p.type, plan.tile)

@@ -47,8 +47,18 @@ int tile_blocks(TensorTile tile, const MatmulProblem& p) {
   return ceil_div(p.n, s.block_n) * ceil_div(p.m, s.block_m);
 }
 
+// A warpgroup tile's rows of x and of w: the wgmma's M side is x's for
+// dense weights and w's for quantized ones (wgmma_tiles.h).
+int wgmma_x_rows(WgmmaTile tile, const MatmulProblem& p) {
+  return p.bits == 0 ? kWgmmaBlockM : wgmma_block_n(tile);
+}
+int wgmma_w_rows(WgmmaTile tile, const MatmulProblem& p) {
+  return p.bits == 0 ? wgmma_block_n(tile) : kWgmmaAffineBlockW;
+}
+
 int tile_blocks(WgmmaTile tile, const MatmulProblem& p) {
-  return ceil_div(p.n, wgmma_block_n(tile)) * ceil_div(p.m, kWgmmaBlockM);
+  return ceil_div(p.n, wgmma_w_rows(tile, p)) *
+      ceil_div(p.m, wgmma_x_rows(tile, p));
 }
 
 // A tile size serves if its blocks fill at least this share of the SMs
@@ -96,8 +106,8 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
-  if (p.sm90 && p.bits == 0 && p.transpose && p.aligned && k_in_chunks &&
-      tensor_type && p.m > kWgmmaMinRows) {
+  if (p.sm90 && (p.bits == 0 || wgmma_affine_bits(p.bits)) && p.transpose &&
+      p.aligned && k_in_chunks && tensor_type && p.m > kWgmmaMinRows) {
     for (WgmmaTile tile : {WgmmaTile::Wide, WgmmaTile::Narrow}) {
       if (tile_fills_gpu(tile, p)) {
         // x tiles along the grid's x (wgmma_gemm.cuh says why).
@@ -106,11 +116,12 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
             0,
             TensorTile::Small,
             tile,
-            {ceil_div(p.m, kWgmmaBlockM),
-             ceil_div(p.n, wgmma_block_n(tile)),
+            {ceil_div(p.m, wgmma_x_rows(tile, p)),
+             ceil_div(p.n, wgmma_w_rows(tile, p)),
              1},
             kWgmmaThreads,
-            wgmma_smem_bytes(tile),
+            p.bits == 0 ? wgmma_smem_bytes(tile)
+                        : wgmma_affine_smem_bytes(tile, p.bits),
             "wgmma_" + weights_name(p) +
                 (tile == WgmmaTile::Wide ? "_wide" : "_narrow")};
       }

@@ -51,9 +51,9 @@ struct LaunchPlan {
 //  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
-//  - Wgmma: on sm_90, dense transposed float16 / bfloat16 weights,
-//    aligned, K a multiple of 8, M > kWgmmaMinRows, and a warpgroup tile
-//    whose grid fills 90% of the SMs (the wide one first).
+//  - Wgmma: on sm_90, transposed float16 / bfloat16 weights, dense or 4-
+//    or 8-bit, aligned, (dense) K a multiple of 8, M > kWgmmaMinRows, and a
+//    warpgroup tile whose grid fills 90% of the SMs (the wide one first).
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.

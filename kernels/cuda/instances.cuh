@@ -15,6 +15,7 @@
 #include "kernels/cuda/simt_gemm.cuh"
 #include "kernels/cuda/strided_copy.cuh"
 #include "kernels/cuda/tensor_gemm.cuh"
+#include "kernels/cuda/wgmma_affine_gemm.cuh"
 #include "kernels/cuda/wgmma_gemm.cuh"
 
 namespace mlx_qmm::cuda {

@@ -26,6 +26,9 @@ const void* tensor_dense_symbol(FloatType type, TensorTile tile);
 // machine code (other GPUs get an empty body: the launch plan never picks it
 // there).
 const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile);
+// wgmma_affine_gemm<T, bits, tile>, bits 4 and 8 (wgmma_affine_bits); the
+// same types and GPUs.
+const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile);
 
 // skinny_gemm<T, bits, rows>, rows 8, 16 or kSkinnyMaxRows; float16 and
 // bfloat16 only.

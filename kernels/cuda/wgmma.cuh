@@ -75,6 +75,17 @@ __device__ __forceinline__ void copy_async_arrive(uint64_t* bar) {
 #endif
 }
 
+// Copies the first `src_bytes` (0 to 4) of a 4-byte word and zero-fills the
+// rest.
+__device__ __forceinline__ void
+copy_async_word(void* shared, const void* global, int src_bytes) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(
+          shared_address(shared)),
+      "l"(global),
+      "r"(src_bytes));
+}
+
 // Orders generic-proxy shared-memory writes that this thread has observed
 // (its own st.shared, or cp.async copies whose mbarrier it has seen
 // complete) before its later async-proxy reads (wgmma operands).
@@ -122,6 +133,13 @@ __device__ __forceinline__ void wgmma_commit() {
 #if MLX_QMM_WGMMA
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 #endif
+}
+
+// The compiler sees a wgmma's register A operand consumed at issue, but the
+// tensor cores read it until the product completes: touching the registers
+// after the wait that covers it keeps the compiler from reusing them sooner.
+__device__ __forceinline__ void wgmma_keep_operand(uint32_t (&a)[4]) {
+  asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3])::"memory");
 }
 
 // Waits until at most `pending` committed wgmma groups are in flight.
@@ -354,6 +372,227 @@ __device__ __forceinline__ void wgmma_wait() {
         "+f"(d[127])                                                                                   \
       : "l"(a), "l"(b), "r"(accumulate))
 
+// The same with A in registers (operand lists of four more registers).
+#define MLX_QMM_WGMMA_M64N128K16_RS(type)                                                \
+  asm volatile(                                                                          \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                       \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." #type "." #type                     \
+      " {"                                                                               \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                                   \
+      : "+f"(d[0]),                                                                      \
+        "+f"(d[1]),                                                                      \
+        "+f"(d[2]),                                                                      \
+        "+f"(d[3]),                                                                      \
+        "+f"(d[4]),                                                                      \
+        "+f"(d[5]),                                                                      \
+        "+f"(d[6]),                                                                      \
+        "+f"(d[7]),                                                                      \
+        "+f"(d[8]),                                                                      \
+        "+f"(d[9]),                                                                      \
+        "+f"(d[10]),                                                                     \
+        "+f"(d[11]),                                                                     \
+        "+f"(d[12]),                                                                     \
+        "+f"(d[13]),                                                                     \
+        "+f"(d[14]),                                                                     \
+        "+f"(d[15]),                                                                     \
+        "+f"(d[16]),                                                                     \
+        "+f"(d[17]),                                                                     \
+        "+f"(d[18]),                                                                     \
+        "+f"(d[19]),                                                                     \
+        "+f"(d[20]),                                                                     \
+        "+f"(d[21]),                                                                     \
+        "+f"(d[22]),                                                                     \
+        "+f"(d[23]),                                                                     \
+        "+f"(d[24]),                                                                     \
+        "+f"(d[25]),                                                                     \
+        "+f"(d[26]),                                                                     \
+        "+f"(d[27]),                                                                     \
+        "+f"(d[28]),                                                                     \
+        "+f"(d[29]),                                                                     \
+        "+f"(d[30]),                                                                     \
+        "+f"(d[31]),                                                                     \
+        "+f"(d[32]),                                                                     \
+        "+f"(d[33]),                                                                     \
+        "+f"(d[34]),                                                                     \
+        "+f"(d[35]),                                                                     \
+        "+f"(d[36]),                                                                     \
+        "+f"(d[37]),                                                                     \
+        "+f"(d[38]),                                                                     \
+        "+f"(d[39]),                                                                     \
+        "+f"(d[40]),                                                                     \
+        "+f"(d[41]),                                                                     \
+        "+f"(d[42]),                                                                     \
+        "+f"(d[43]),                                                                     \
+        "+f"(d[44]),                                                                     \
+        "+f"(d[45]),                                                                     \
+        "+f"(d[46]),                                                                     \
+        "+f"(d[47]),                                                                     \
+        "+f"(d[48]),                                                                     \
+        "+f"(d[49]),                                                                     \
+        "+f"(d[50]),                                                                     \
+        "+f"(d[51]),                                                                     \
+        "+f"(d[52]),                                                                     \
+        "+f"(d[53]),                                                                     \
+        "+f"(d[54]),                                                                     \
+        "+f"(d[55]),                                                                     \
+        "+f"(d[56]),                                                                     \
+        "+f"(d[57]),                                                                     \
+        "+f"(d[58]),                                                                     \
+        "+f"(d[59]),                                                                     \
+        "+f"(d[60]),                                                                     \
+        "+f"(d[61]),                                                                     \
+        "+f"(d[62]),                                                                     \
+        "+f"(d[63])                                                                      \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate))
+
+#define MLX_QMM_WGMMA_M64N256K16_RS(type)                                                              \
+  asm volatile(                                                                                        \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                                    \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." #type "." #type                                   \
+      " {"                                                                                             \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "               \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "               \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "               \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "               \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "               \
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "   \
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"                                            \
+      : "+f"(d[0]),                                                                                    \
+        "+f"(d[1]),                                                                                    \
+        "+f"(d[2]),                                                                                    \
+        "+f"(d[3]),                                                                                    \
+        "+f"(d[4]),                                                                                    \
+        "+f"(d[5]),                                                                                    \
+        "+f"(d[6]),                                                                                    \
+        "+f"(d[7]),                                                                                    \
+        "+f"(d[8]),                                                                                    \
+        "+f"(d[9]),                                                                                    \
+        "+f"(d[10]),                                                                                   \
+        "+f"(d[11]),                                                                                   \
+        "+f"(d[12]),                                                                                   \
+        "+f"(d[13]),                                                                                   \
+        "+f"(d[14]),                                                                                   \
+        "+f"(d[15]),                                                                                   \
+        "+f"(d[16]),                                                                                   \
+        "+f"(d[17]),                                                                                   \
+        "+f"(d[18]),                                                                                   \
+        "+f"(d[19]),                                                                                   \
+        "+f"(d[20]),                                                                                   \
+        "+f"(d[21]),                                                                                   \
+        "+f"(d[22]),                                                                                   \
+        "+f"(d[23]),                                                                                   \
+        "+f"(d[24]),                                                                                   \
+        "+f"(d[25]),                                                                                   \
+        "+f"(d[26]),                                                                                   \
+        "+f"(d[27]),                                                                                   \
+        "+f"(d[28]),                                                                                   \
+        "+f"(d[29]),                                                                                   \
+        "+f"(d[30]),                                                                                   \
+        "+f"(d[31]),                                                                                   \
+        "+f"(d[32]),                                                                                   \
+        "+f"(d[33]),                                                                                   \
+        "+f"(d[34]),                                                                                   \
+        "+f"(d[35]),                                                                                   \
+        "+f"(d[36]),                                                                                   \
+        "+f"(d[37]),                                                                                   \
+        "+f"(d[38]),                                                                                   \
+        "+f"(d[39]),                                                                                   \
+        "+f"(d[40]),                                                                                   \
+        "+f"(d[41]),                                                                                   \
+        "+f"(d[42]),                                                                                   \
+        "+f"(d[43]),                                                                                   \
+        "+f"(d[44]),                                                                                   \
+        "+f"(d[45]),                                                                                   \
+        "+f"(d[46]),                                                                                   \
+        "+f"(d[47]),                                                                                   \
+        "+f"(d[48]),                                                                                   \
+        "+f"(d[49]),                                                                                   \
+        "+f"(d[50]),                                                                                   \
+        "+f"(d[51]),                                                                                   \
+        "+f"(d[52]),                                                                                   \
+        "+f"(d[53]),                                                                                   \
+        "+f"(d[54]),                                                                                   \
+        "+f"(d[55]),                                                                                   \
+        "+f"(d[56]),                                                                                   \
+        "+f"(d[57]),                                                                                   \
+        "+f"(d[58]),                                                                                   \
+        "+f"(d[59]),                                                                                   \
+        "+f"(d[60]),                                                                                   \
+        "+f"(d[61]),                                                                                   \
+        "+f"(d[62]),                                                                                   \
+        "+f"(d[63]),                                                                                   \
+        "+f"(d[64]),                                                                                   \
+        "+f"(d[65]),                                                                                   \
+        "+f"(d[66]),                                                                                   \
+        "+f"(d[67]),                                                                                   \
+        "+f"(d[68]),                                                                                   \
+        "+f"(d[69]),                                                                                   \
+        "+f"(d[70]),                                                                                   \
+        "+f"(d[71]),                                                                                   \
+        "+f"(d[72]),                                                                                   \
+        "+f"(d[73]),                                                                                   \
+        "+f"(d[74]),                                                                                   \
+        "+f"(d[75]),                                                                                   \
+        "+f"(d[76]),                                                                                   \
+        "+f"(d[77]),                                                                                   \
+        "+f"(d[78]),                                                                                   \
+        "+f"(d[79]),                                                                                   \
+        "+f"(d[80]),                                                                                   \
+        "+f"(d[81]),                                                                                   \
+        "+f"(d[82]),                                                                                   \
+        "+f"(d[83]),                                                                                   \
+        "+f"(d[84]),                                                                                   \
+        "+f"(d[85]),                                                                                   \
+        "+f"(d[86]),                                                                                   \
+        "+f"(d[87]),                                                                                   \
+        "+f"(d[88]),                                                                                   \
+        "+f"(d[89]),                                                                                   \
+        "+f"(d[90]),                                                                                   \
+        "+f"(d[91]),                                                                                   \
+        "+f"(d[92]),                                                                                   \
+        "+f"(d[93]),                                                                                   \
+        "+f"(d[94]),                                                                                   \
+        "+f"(d[95]),                                                                                   \
+        "+f"(d[96]),                                                                                   \
+        "+f"(d[97]),                                                                                   \
+        "+f"(d[98]),                                                                                   \
+        "+f"(d[99]),                                                                                   \
+        "+f"(d[100]),                                                                                  \
+        "+f"(d[101]),                                                                                  \
+        "+f"(d[102]),                                                                                  \
+        "+f"(d[103]),                                                                                  \
+        "+f"(d[104]),                                                                                  \
+        "+f"(d[105]),                                                                                  \
+        "+f"(d[106]),                                                                                  \
+        "+f"(d[107]),                                                                                  \
+        "+f"(d[108]),                                                                                  \
+        "+f"(d[109]),                                                                                  \
+        "+f"(d[110]),                                                                                  \
+        "+f"(d[111]),                                                                                  \
+        "+f"(d[112]),                                                                                  \
+        "+f"(d[113]),                                                                                  \
+        "+f"(d[114]),                                                                                  \
+        "+f"(d[115]),                                                                                  \
+        "+f"(d[116]),                                                                                  \
+        "+f"(d[117]),                                                                                  \
+        "+f"(d[118]),                                                                                  \
+        "+f"(d[119]),                                                                                  \
+        "+f"(d[120]),                                                                                  \
+        "+f"(d[121]),                                                                                  \
+        "+f"(d[122]),                                                                                  \
+        "+f"(d[123]),                                                                                  \
+        "+f"(d[124]),                                                                                  \
+        "+f"(d[125]),                                                                                  \
+        "+f"(d[126]),                                                                                  \
+        "+f"(d[127])                                                                                   \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate))
+
 // d (+)= A * B^T for a 64 x N x 16 product, A and B^T both K-major tiles in
 // shared memory given by descriptors; accumulate 0 overwrites d. Per warp w
 // of the warpgroup and lane l, d[4j + 2h + e] holds row 16w + l / 4 + 8h,
@@ -380,7 +619,36 @@ wgmma_64xNx16(float (&d)[N / 2], uint64_t a, uint64_t b, uint32_t accumulate) {
 #endif
 }
 
+// d (+)= A * B^T as above, A (64 x 16) in registers: per warp w and lane
+// l, a[2i + h] holds row 16w + l / 4 + 8h, columns 8i + 2 (l % 4) and the
+// next (the m16n8k16 A fragment), two 16-bit values a register.
+template <typename T, int N>
+__device__ __forceinline__ void wgmma_64xNx16_registers(
+    float (&d)[N / 2],
+    const uint32_t (&a)[4],
+    uint64_t b,
+    uint32_t accumulate) {
+#if MLX_QMM_WGMMA
+  static_assert(N == 128 || N == 256, "wgmma shapes in use");
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if constexpr (N == 128) {
+      MLX_QMM_WGMMA_M64N128K16_RS(bf16);
+    } else {
+      MLX_QMM_WGMMA_M64N256K16_RS(bf16);
+    }
+  } else {
+    if constexpr (N == 128) {
+      MLX_QMM_WGMMA_M64N128K16_RS(f16);
+    } else {
+      MLX_QMM_WGMMA_M64N256K16_RS(f16);
+    }
+  }
+#endif
+}
+
 #undef MLX_QMM_WGMMA_M64N128K16
 #undef MLX_QMM_WGMMA_M64N256K16
+#undef MLX_QMM_WGMMA_M64N128K16_RS
+#undef MLX_QMM_WGMMA_M64N256K16_RS
 
 } // namespace mlx_qmm::cuda

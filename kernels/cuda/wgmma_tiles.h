@@ -69,4 +69,51 @@ constexpr int wgmma_smem_bytes(WgmmaTile tile) {
   return wgmma_ring_bytes(tile, wgmma_stages(tile));
 }
 
+// ---------------------- quantized weights ----------------------
+// wgmma_affine_gemm.cuh swaps the operands' roles: w is the wgmma's A, 64
+// rows a consumer warpgroup dequantized straight into registers, and x its
+// B, wgmma_block_n(tile) rows from shared memory; out^T tiles accumulate.
+// A block covers kWgmmaAffineBlockW rows of w and wgmma_block_n(tile) rows
+// of x. A stage holds the x tile [block_n][kWgmmaBlockK] (swizzled) and the
+// raw rows of the w tile [kWgmmaAffineBlockW][raw slot words]: the bit
+// stream of the step's kWgmmaBlockK values, then kWgmmaScaleWords words with
+// the (scale, bias) of its two 32-value halves, each the aligned word that
+// holds it and its neighbour (cp.async copies 4 bytes at least). 4 and 8
+// bits only: the bits values the targets name; the others stay
+// with the tensor-core GEMM.
+inline constexpr int kWgmmaAffineBlockW = 128;
+inline constexpr int kWgmmaScaleWords = 4;
+
+constexpr bool wgmma_affine_bits(int bits) {
+  return bits == 4 || bits == 8;
+}
+
+// A slot of 12 (4-bit) or 20 (8-bit) words: the eight rows a warp reads at
+// once start on eight different banks.
+constexpr int wgmma_raw_slot_words(int bits) {
+  return kWgmmaBlockK * bits / 32 + kWgmmaScaleWords;
+}
+
+constexpr int wgmma_affine_stage_bytes(WgmmaTile tile, int bits) {
+  return wgmma_block_n(tile) * kWgmmaBlockK * 2 +
+      kWgmmaAffineBlockW * wgmma_raw_slot_words(bits) * 4;
+}
+
+constexpr int wgmma_affine_ring_bytes(WgmmaTile tile, int bits, int stages) {
+  return stages * (wgmma_affine_stage_bytes(tile, bits) + 16) +
+      kWgmmaAlignSlack;
+}
+
+constexpr int wgmma_affine_stages(WgmmaTile tile, int bits) {
+  int stages = kWgmmaMaxStages;
+  while (wgmma_affine_ring_bytes(tile, bits, stages) > kWgmmaMaxSharedBytes) {
+    --stages;
+  }
+  return stages;
+}
+
+constexpr int wgmma_affine_smem_bytes(WgmmaTile tile, int bits) {
+  return wgmma_affine_ring_bytes(tile, bits, wgmma_affine_stages(tile, bits));
+}
+
 } // namespace mlx_qmm::cuda
