@@ -25,10 +25,9 @@
 // Consumer warpgroup g, per K step: wait full, fence the x tile to the async
 // proxy, then for each 16 values of K: dequantize this thread's A fragment
 // (rows 16 warp + lane / 4 and + 8, values 2 (lane % 4), + 1, + 8, + 9) from
-// the raw rows, wgmma it against the x tile, and wait until at most two
-// products are in flight (the fragment of the oldest is then free); once
-// the second product of a step is issued, the previous step's stage is
-// handed back.
+// the raw rows, wgmma it against the x tile, and wait for the product
+// before last, whose A registers the next fragment reuses; once the first
+// product of a step is issued, the previous step's stage is handed back.
 //
 // A fragment from the bit stream: the thread's values 2t, 2t + 1 (t = lane
 // % 4) of a 16-value slice are byte t of one word (4-bit) or half-word t % 2
@@ -248,12 +247,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     for (int i = 0; i < BX / 2; ++i) {
       acc[i] = 0.0f;
     }
-    // Two products stay queued while the next fragment is dequantized, so
-    // three fragments are live at a time; one set per slice of a step keeps
-    // their indices compile-time constants.
-    constexpr int kQueued = 2;
-    constexpr int kSlices = BK / 16;
-    uint32_t fragments[kSlices][4];
+    uint32_t fragments[2][4];
     for (int step = 0; step < k_steps; ++step) {
       const int stage = step % kStages;
       barrier_wait(&full[stage], (step / kStages) & 1);
@@ -273,7 +267,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
 #pragma unroll
         for (int s2 = 0; s2 < 2; ++s2) {
           const int slice = 2 * half + s2;
-          uint32_t(&frag)[4] = fragments[slice];
+          uint32_t(&frag)[4] = fragments[slice % 2];
           frag[0] = dequantize_fragment_pair<T, bits>(row0, slice, 0, t, f0);
           frag[1] = dequantize_fragment_pair<T, bits>(row1, slice, 0, t, f1);
           frag[2] = dequantize_fragment_pair<T, bits>(row0, slice, 1, t, f0);
@@ -282,22 +276,19 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
           wgmma_64xNx16_registers<T, BX>(
               acc, frag, db + slice * kDescriptorStepK16, 1);
           wgmma_commit();
-          // All but the last kQueued products are done: the fragment set
-          // of the oldest is free, and once a step's second product is
-          // issued, so is the previous step's stage.
-          wgmma_wait<kQueued>();
-          wgmma_keep_operand(fragments[(slice + kSlices - kQueued) % kSlices]);
-          if (slice == kQueued - 1 && step > 0) {
+          // The product before this one is done: its fragment registers
+          // are free, and after a step's first product, so is the previous
+          // step's stage.
+          wgmma_wait<1>();
+          wgmma_keep_operand(fragments[(slice + 1) % 2]);
+          if (slice == 0 && step > 0) {
             barrier_arrive(&empty[(step - 1) % kStages]);
           }
         }
       }
     }
     wgmma_wait<0>();
-#pragma unroll
-    for (int slice = 0; slice < kSlices; ++slice) {
-      wgmma_keep_operand(fragments[slice]);
-    }
+    wgmma_keep_operand(fragments[1]);
 
     // Accumulator d[4j + 2h + e] is w row r0 + 8h and x row 8j + 2t + e of
     // the tile: out[m][n] with m the x row.
