@@ -62,21 +62,38 @@ const void* with_tensor_tile(TensorTile tile, F&& f) {
   return nullptr;
 }
 
-// Tensor cores take float16 and bfloat16 only.
+template <class F>
+const void* with_wgmma_tile(WgmmaTile tile, F&& f) {
+  switch (tile) {
+    case WgmmaTile::Narrow:
+      return f(std::integral_constant<WgmmaTile, WgmmaTile::Narrow>{});
+    case WgmmaTile::Wide:
+      return f(std::integral_constant<WgmmaTile, WgmmaTile::Wide>{});
+  }
+  return nullptr;
+}
+
+// f(T{}) for the 16-bit float types, which tensor cores take; null for
+// float32.
+template <class F>
+const void* with_half_type(FloatType type, F&& f) {
+  switch (type) {
+    case FloatType::Float16:
+      return f(__half{});
+    case FloatType::BFloat16:
+      return f(__nv_bfloat16{});
+    default:
+      return nullptr;
+  }
+}
+
 template <int bits>
 const void* tensor_symbol_for_bits(FloatType type, TensorTile tile) {
-  if (type == FloatType::Float32) {
-    return nullptr;
-  }
-  return with_float_type(type, [&](auto zero) {
+  return with_half_type(type, [&](auto zero) {
     using T = decltype(zero);
-    if constexpr (std::is_same_v<T, float>) {
-      return static_cast<const void*>(nullptr);
-    } else {
-      return with_tensor_tile(tile, [](auto t) {
-        return reinterpret_cast<const void*>(&tensor_gemm<T, bits, t.value>);
-      });
-    }
+    return with_tensor_tile(tile, [](auto t) {
+      return reinterpret_cast<const void*>(&tensor_gemm<T, bits, t.value>);
+    });
   });
 }
 

@@ -65,20 +65,12 @@ const void* tensor_dense_symbol(FloatType type, TensorTile tile) {
 }
 
 const void* wgmma_dense_symbol(FloatType type, WgmmaTile tile) {
-  auto for_type = [&](auto zero) -> const void* {
+  return with_half_type(type, [&](auto zero) {
     using T = decltype(zero);
-    return tile == WgmmaTile::Wide
-        ? reinterpret_cast<const void*>(&wgmma_gemm<T, WgmmaTile::Wide>)
-        : reinterpret_cast<const void*>(&wgmma_gemm<T, WgmmaTile::Narrow>);
-  };
-  switch (type) {
-    case FloatType::Float16:
-      return for_type(__half{});
-    case FloatType::BFloat16:
-      return for_type(__nv_bfloat16{});
-    default:
-      return nullptr;
-  }
+    return with_wgmma_tile(tile, [](auto t) {
+      return reinterpret_cast<const void*>(&wgmma_gemm<T, t.value>);
+    });
+  });
 }
 
 const void* simt_symbol(FloatType type, bool quantized, bool transpose) {

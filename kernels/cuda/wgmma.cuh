@@ -120,6 +120,73 @@ __device__ __forceinline__ uint64_t swizzled_tile_descriptor(const void* tile) {
 }
 inline constexpr uint64_t kDescriptorStepK16 = 32 >> 4;
 
+// --------------------------- stage rings ---------------------------
+
+// A warpgroup GEMM block's ring of stages in dynamic shared memory: kStages
+// stages of kStageBytes from the first 1024-byte boundary (the swizzle is a
+// function of address bits 4-9), then a full and an empty mbarrier a stage.
+// The launch adds kWgmmaAlignSlack bytes for the alignment.
+template <int kStages, int kStageBytes>
+struct StageRing {
+  unsigned char* base;
+  uint64_t* full;
+  uint64_t* empty;
+
+  __device__ __forceinline__ unsigned char* stage(int s) const {
+    return base + s * kStageBytes;
+  }
+};
+
+// Thread 0 initialises the barriers (full: `full_arrivals` a phase; empty:
+// one arrival from each consumer thread); the block then synchronises.
+template <int kStages, int kStageBytes>
+__device__ __forceinline__ StageRing<kStages, kStageBytes>
+make_stage_ring(unsigned char* shared_bytes, int full_arrivals, int consumers) {
+  const uint32_t misalignment = shared_address(shared_bytes) % 1024;
+  StageRing<kStages, kStageBytes> ring;
+  ring.base = shared_bytes + (misalignment ? 1024 - misalignment : 0);
+  ring.full = reinterpret_cast<uint64_t*>(ring.base + kStages * kStageBytes);
+  ring.empty = ring.full + kStages;
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) {
+      barrier_init(&ring.full[s], full_arrivals);
+      barrier_init(&ring.empty[s], consumers);
+    }
+  }
+  __syncthreads();
+  return ring;
+}
+
+// Copies rows [first_row, first_row + kRows) of a row-major matrix of
+// `row_count` rows and k columns, columns [k0, k0 + 64), into a swizzled
+// tile, 16 bytes a copy spread over kThreads threads; rows and columns
+// past the matrix are zero-filled.
+template <int kRows, int kThreads, typename T>
+__device__ __forceinline__ void copy_swizzled_tile(
+    unsigned char* tile,
+    const T* src,
+    int first_row,
+    int row_count,
+    int k0,
+    int k,
+    int tid) {
+  constexpr int kChunks = kSwizzleRowBytes / 16;
+  static_assert((kRows * kChunks) % kThreads == 0);
+#pragma unroll
+  for (int u = 0; u < kRows * kChunks / kThreads; ++u) {
+    const int i = tid + u * kThreads;
+    const int r = i / kChunks;
+    const int c = i % kChunks;
+    const bool valid = first_row + r < row_count && k0 + 8 * c < k;
+    copy_async<16>(
+        tile + swizzled_chunk_offset(r, c),
+        valid ? src + static_cast<int64_t>(first_row + r) * k + k0 + 8 * c
+              : src,
+        valid);
+  }
+}
+
 // ------------------------------ wgmma ------------------------------
 
 // Before the first wgmma that reads accumulators other instructions wrote.
@@ -150,448 +217,71 @@ __device__ __forceinline__ void wgmma_wait() {
 #endif
 }
 
-// The operand lists of the two shapes, by macro because an asm string must
-// be a literal: 64 x N of float32 accumulators are N / 2 registers a thread.
-#define MLX_QMM_WGMMA_M64N128K16(type)                                                   \
-  asm volatile(                                                                          \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." #type "." #type                     \
-      " {"                                                                               \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
-      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
-      : "+f"(d[0]),                                                                      \
-        "+f"(d[1]),                                                                      \
-        "+f"(d[2]),                                                                      \
-        "+f"(d[3]),                                                                      \
-        "+f"(d[4]),                                                                      \
-        "+f"(d[5]),                                                                      \
-        "+f"(d[6]),                                                                      \
-        "+f"(d[7]),                                                                      \
-        "+f"(d[8]),                                                                      \
-        "+f"(d[9]),                                                                      \
-        "+f"(d[10]),                                                                     \
-        "+f"(d[11]),                                                                     \
-        "+f"(d[12]),                                                                     \
-        "+f"(d[13]),                                                                     \
-        "+f"(d[14]),                                                                     \
-        "+f"(d[15]),                                                                     \
-        "+f"(d[16]),                                                                     \
-        "+f"(d[17]),                                                                     \
-        "+f"(d[18]),                                                                     \
-        "+f"(d[19]),                                                                     \
-        "+f"(d[20]),                                                                     \
-        "+f"(d[21]),                                                                     \
-        "+f"(d[22]),                                                                     \
-        "+f"(d[23]),                                                                     \
-        "+f"(d[24]),                                                                     \
-        "+f"(d[25]),                                                                     \
-        "+f"(d[26]),                                                                     \
-        "+f"(d[27]),                                                                     \
-        "+f"(d[28]),                                                                     \
-        "+f"(d[29]),                                                                     \
-        "+f"(d[30]),                                                                     \
-        "+f"(d[31]),                                                                     \
-        "+f"(d[32]),                                                                     \
-        "+f"(d[33]),                                                                     \
-        "+f"(d[34]),                                                                     \
-        "+f"(d[35]),                                                                     \
-        "+f"(d[36]),                                                                     \
-        "+f"(d[37]),                                                                     \
-        "+f"(d[38]),                                                                     \
-        "+f"(d[39]),                                                                     \
-        "+f"(d[40]),                                                                     \
-        "+f"(d[41]),                                                                     \
-        "+f"(d[42]),                                                                     \
-        "+f"(d[43]),                                                                     \
-        "+f"(d[44]),                                                                     \
-        "+f"(d[45]),                                                                     \
-        "+f"(d[46]),                                                                     \
-        "+f"(d[47]),                                                                     \
-        "+f"(d[48]),                                                                     \
-        "+f"(d[49]),                                                                     \
-        "+f"(d[50]),                                                                     \
-        "+f"(d[51]),                                                                     \
-        "+f"(d[52]),                                                                     \
-        "+f"(d[53]),                                                                     \
-        "+f"(d[54]),                                                                     \
-        "+f"(d[55]),                                                                     \
-        "+f"(d[56]),                                                                     \
-        "+f"(d[57]),                                                                     \
-        "+f"(d[58]),                                                                     \
-        "+f"(d[59]),                                                                     \
-        "+f"(d[60]),                                                                     \
-        "+f"(d[61]),                                                                     \
-        "+f"(d[62]),                                                                     \
-        "+f"(d[63])                                                                      \
+// The operand lists, by macro because an asm string must be a literal:
+// 64 x N of float32 accumulators are N / 2 registers a thread, operands
+// %0 to %(N / 2 - 1); the descriptors, A registers and the accumulate flag
+// follow them.
+// clang-format off
+#define MLX_QMM_WGMMA_ACC_LIST_64 \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define MLX_QMM_WGMMA_ACC_LIST_128 MLX_QMM_WGMMA_ACC_LIST_64 ", " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+#define MLX_QMM_WGMMA_ACC_OUT_64 \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+  "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
+  "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+  "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+  "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+  "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+#define MLX_QMM_WGMMA_ACC_OUT_128 MLX_QMM_WGMMA_ACC_OUT_64, \
+  "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), \
+  "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), \
+  "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), \
+  "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), \
+  "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), \
+  "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), \
+  "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), \
+  "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+
+// Shared-memory A: "{d}, a-desc, b-desc, p, 1, 1, 0, 0" (scales 1, both
+// operands K-major). Register A: "{d}, {a0..a3}, b-desc, p, 1, 1, 0".
+#define MLX_QMM_WGMMA_SS(shape, type, acc, outs, a_op, b_op, p_op) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, " p_op ", 0;\n" \
+      "wgmma.mma_async.sync.aligned." shape ".f32." #type "." #type \
+      " {" acc "}, " a_op ", " b_op ", p, 1, 1, 0, 0;\n}\n" \
+      : outs \
       : "l"(a), "l"(b), "r"(accumulate))
-
-#define MLX_QMM_WGMMA_M64N256K16(type)                                                                 \
-  asm volatile(                                                                                        \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                                    \
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32." #type "." #type                                   \
-      " {"                                                                                             \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "               \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "               \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "               \
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "               \
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "               \
-      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "   \
-      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
-      "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                             \
-      : "+f"(d[0]),                                                                                    \
-        "+f"(d[1]),                                                                                    \
-        "+f"(d[2]),                                                                                    \
-        "+f"(d[3]),                                                                                    \
-        "+f"(d[4]),                                                                                    \
-        "+f"(d[5]),                                                                                    \
-        "+f"(d[6]),                                                                                    \
-        "+f"(d[7]),                                                                                    \
-        "+f"(d[8]),                                                                                    \
-        "+f"(d[9]),                                                                                    \
-        "+f"(d[10]),                                                                                   \
-        "+f"(d[11]),                                                                                   \
-        "+f"(d[12]),                                                                                   \
-        "+f"(d[13]),                                                                                   \
-        "+f"(d[14]),                                                                                   \
-        "+f"(d[15]),                                                                                   \
-        "+f"(d[16]),                                                                                   \
-        "+f"(d[17]),                                                                                   \
-        "+f"(d[18]),                                                                                   \
-        "+f"(d[19]),                                                                                   \
-        "+f"(d[20]),                                                                                   \
-        "+f"(d[21]),                                                                                   \
-        "+f"(d[22]),                                                                                   \
-        "+f"(d[23]),                                                                                   \
-        "+f"(d[24]),                                                                                   \
-        "+f"(d[25]),                                                                                   \
-        "+f"(d[26]),                                                                                   \
-        "+f"(d[27]),                                                                                   \
-        "+f"(d[28]),                                                                                   \
-        "+f"(d[29]),                                                                                   \
-        "+f"(d[30]),                                                                                   \
-        "+f"(d[31]),                                                                                   \
-        "+f"(d[32]),                                                                                   \
-        "+f"(d[33]),                                                                                   \
-        "+f"(d[34]),                                                                                   \
-        "+f"(d[35]),                                                                                   \
-        "+f"(d[36]),                                                                                   \
-        "+f"(d[37]),                                                                                   \
-        "+f"(d[38]),                                                                                   \
-        "+f"(d[39]),                                                                                   \
-        "+f"(d[40]),                                                                                   \
-        "+f"(d[41]),                                                                                   \
-        "+f"(d[42]),                                                                                   \
-        "+f"(d[43]),                                                                                   \
-        "+f"(d[44]),                                                                                   \
-        "+f"(d[45]),                                                                                   \
-        "+f"(d[46]),                                                                                   \
-        "+f"(d[47]),                                                                                   \
-        "+f"(d[48]),                                                                                   \
-        "+f"(d[49]),                                                                                   \
-        "+f"(d[50]),                                                                                   \
-        "+f"(d[51]),                                                                                   \
-        "+f"(d[52]),                                                                                   \
-        "+f"(d[53]),                                                                                   \
-        "+f"(d[54]),                                                                                   \
-        "+f"(d[55]),                                                                                   \
-        "+f"(d[56]),                                                                                   \
-        "+f"(d[57]),                                                                                   \
-        "+f"(d[58]),                                                                                   \
-        "+f"(d[59]),                                                                                   \
-        "+f"(d[60]),                                                                                   \
-        "+f"(d[61]),                                                                                   \
-        "+f"(d[62]),                                                                                   \
-        "+f"(d[63]),                                                                                   \
-        "+f"(d[64]),                                                                                   \
-        "+f"(d[65]),                                                                                   \
-        "+f"(d[66]),                                                                                   \
-        "+f"(d[67]),                                                                                   \
-        "+f"(d[68]),                                                                                   \
-        "+f"(d[69]),                                                                                   \
-        "+f"(d[70]),                                                                                   \
-        "+f"(d[71]),                                                                                   \
-        "+f"(d[72]),                                                                                   \
-        "+f"(d[73]),                                                                                   \
-        "+f"(d[74]),                                                                                   \
-        "+f"(d[75]),                                                                                   \
-        "+f"(d[76]),                                                                                   \
-        "+f"(d[77]),                                                                                   \
-        "+f"(d[78]),                                                                                   \
-        "+f"(d[79]),                                                                                   \
-        "+f"(d[80]),                                                                                   \
-        "+f"(d[81]),                                                                                   \
-        "+f"(d[82]),                                                                                   \
-        "+f"(d[83]),                                                                                   \
-        "+f"(d[84]),                                                                                   \
-        "+f"(d[85]),                                                                                   \
-        "+f"(d[86]),                                                                                   \
-        "+f"(d[87]),                                                                                   \
-        "+f"(d[88]),                                                                                   \
-        "+f"(d[89]),                                                                                   \
-        "+f"(d[90]),                                                                                   \
-        "+f"(d[91]),                                                                                   \
-        "+f"(d[92]),                                                                                   \
-        "+f"(d[93]),                                                                                   \
-        "+f"(d[94]),                                                                                   \
-        "+f"(d[95]),                                                                                   \
-        "+f"(d[96]),                                                                                   \
-        "+f"(d[97]),                                                                                   \
-        "+f"(d[98]),                                                                                   \
-        "+f"(d[99]),                                                                                   \
-        "+f"(d[100]),                                                                                  \
-        "+f"(d[101]),                                                                                  \
-        "+f"(d[102]),                                                                                  \
-        "+f"(d[103]),                                                                                  \
-        "+f"(d[104]),                                                                                  \
-        "+f"(d[105]),                                                                                  \
-        "+f"(d[106]),                                                                                  \
-        "+f"(d[107]),                                                                                  \
-        "+f"(d[108]),                                                                                  \
-        "+f"(d[109]),                                                                                  \
-        "+f"(d[110]),                                                                                  \
-        "+f"(d[111]),                                                                                  \
-        "+f"(d[112]),                                                                                  \
-        "+f"(d[113]),                                                                                  \
-        "+f"(d[114]),                                                                                  \
-        "+f"(d[115]),                                                                                  \
-        "+f"(d[116]),                                                                                  \
-        "+f"(d[117]),                                                                                  \
-        "+f"(d[118]),                                                                                  \
-        "+f"(d[119]),                                                                                  \
-        "+f"(d[120]),                                                                                  \
-        "+f"(d[121]),                                                                                  \
-        "+f"(d[122]),                                                                                  \
-        "+f"(d[123]),                                                                                  \
-        "+f"(d[124]),                                                                                  \
-        "+f"(d[125]),                                                                                  \
-        "+f"(d[126]),                                                                                  \
-        "+f"(d[127])                                                                                   \
-      : "l"(a), "l"(b), "r"(accumulate))
-
-// The same with A in registers (operand lists of four more registers).
-#define MLX_QMM_WGMMA_M64N128K16_RS(type)                                                \
-  asm volatile(                                                                          \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." #type "." #type                     \
-      " {"                                                                               \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                                   \
-      : "+f"(d[0]),                                                                      \
-        "+f"(d[1]),                                                                      \
-        "+f"(d[2]),                                                                      \
-        "+f"(d[3]),                                                                      \
-        "+f"(d[4]),                                                                      \
-        "+f"(d[5]),                                                                      \
-        "+f"(d[6]),                                                                      \
-        "+f"(d[7]),                                                                      \
-        "+f"(d[8]),                                                                      \
-        "+f"(d[9]),                                                                      \
-        "+f"(d[10]),                                                                     \
-        "+f"(d[11]),                                                                     \
-        "+f"(d[12]),                                                                     \
-        "+f"(d[13]),                                                                     \
-        "+f"(d[14]),                                                                     \
-        "+f"(d[15]),                                                                     \
-        "+f"(d[16]),                                                                     \
-        "+f"(d[17]),                                                                     \
-        "+f"(d[18]),                                                                     \
-        "+f"(d[19]),                                                                     \
-        "+f"(d[20]),                                                                     \
-        "+f"(d[21]),                                                                     \
-        "+f"(d[22]),                                                                     \
-        "+f"(d[23]),                                                                     \
-        "+f"(d[24]),                                                                     \
-        "+f"(d[25]),                                                                     \
-        "+f"(d[26]),                                                                     \
-        "+f"(d[27]),                                                                     \
-        "+f"(d[28]),                                                                     \
-        "+f"(d[29]),                                                                     \
-        "+f"(d[30]),                                                                     \
-        "+f"(d[31]),                                                                     \
-        "+f"(d[32]),                                                                     \
-        "+f"(d[33]),                                                                     \
-        "+f"(d[34]),                                                                     \
-        "+f"(d[35]),                                                                     \
-        "+f"(d[36]),                                                                     \
-        "+f"(d[37]),                                                                     \
-        "+f"(d[38]),                                                                     \
-        "+f"(d[39]),                                                                     \
-        "+f"(d[40]),                                                                     \
-        "+f"(d[41]),                                                                     \
-        "+f"(d[42]),                                                                     \
-        "+f"(d[43]),                                                                     \
-        "+f"(d[44]),                                                                     \
-        "+f"(d[45]),                                                                     \
-        "+f"(d[46]),                                                                     \
-        "+f"(d[47]),                                                                     \
-        "+f"(d[48]),                                                                     \
-        "+f"(d[49]),                                                                     \
-        "+f"(d[50]),                                                                     \
-        "+f"(d[51]),                                                                     \
-        "+f"(d[52]),                                                                     \
-        "+f"(d[53]),                                                                     \
-        "+f"(d[54]),                                                                     \
-        "+f"(d[55]),                                                                     \
-        "+f"(d[56]),                                                                     \
-        "+f"(d[57]),                                                                     \
-        "+f"(d[58]),                                                                     \
-        "+f"(d[59]),                                                                     \
-        "+f"(d[60]),                                                                     \
-        "+f"(d[61]),                                                                     \
-        "+f"(d[62]),                                                                     \
-        "+f"(d[63])                                                                      \
+#define MLX_QMM_WGMMA_RS(shape, type, acc, outs, a_ops, b_op, p_op) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, " p_op ", 0;\n" \
+      "wgmma.mma_async.sync.aligned." shape ".f32." #type "." #type \
+      " {" acc "}, {" a_ops "}, " b_op ", p, 1, 1, 0;\n}\n" \
+      : outs \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate))
-
-#define MLX_QMM_WGMMA_M64N256K16_RS(type)                                                              \
-  asm volatile(                                                                                        \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                                    \
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32." #type "." #type                                   \
-      " {"                                                                                             \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                         \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "               \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "               \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "               \
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "               \
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "               \
-      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "   \
-      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"                                            \
-      : "+f"(d[0]),                                                                                    \
-        "+f"(d[1]),                                                                                    \
-        "+f"(d[2]),                                                                                    \
-        "+f"(d[3]),                                                                                    \
-        "+f"(d[4]),                                                                                    \
-        "+f"(d[5]),                                                                                    \
-        "+f"(d[6]),                                                                                    \
-        "+f"(d[7]),                                                                                    \
-        "+f"(d[8]),                                                                                    \
-        "+f"(d[9]),                                                                                    \
-        "+f"(d[10]),                                                                                   \
-        "+f"(d[11]),                                                                                   \
-        "+f"(d[12]),                                                                                   \
-        "+f"(d[13]),                                                                                   \
-        "+f"(d[14]),                                                                                   \
-        "+f"(d[15]),                                                                                   \
-        "+f"(d[16]),                                                                                   \
-        "+f"(d[17]),                                                                                   \
-        "+f"(d[18]),                                                                                   \
-        "+f"(d[19]),                                                                                   \
-        "+f"(d[20]),                                                                                   \
-        "+f"(d[21]),                                                                                   \
-        "+f"(d[22]),                                                                                   \
-        "+f"(d[23]),                                                                                   \
-        "+f"(d[24]),                                                                                   \
-        "+f"(d[25]),                                                                                   \
-        "+f"(d[26]),                                                                                   \
-        "+f"(d[27]),                                                                                   \
-        "+f"(d[28]),                                                                                   \
-        "+f"(d[29]),                                                                                   \
-        "+f"(d[30]),                                                                                   \
-        "+f"(d[31]),                                                                                   \
-        "+f"(d[32]),                                                                                   \
-        "+f"(d[33]),                                                                                   \
-        "+f"(d[34]),                                                                                   \
-        "+f"(d[35]),                                                                                   \
-        "+f"(d[36]),                                                                                   \
-        "+f"(d[37]),                                                                                   \
-        "+f"(d[38]),                                                                                   \
-        "+f"(d[39]),                                                                                   \
-        "+f"(d[40]),                                                                                   \
-        "+f"(d[41]),                                                                                   \
-        "+f"(d[42]),                                                                                   \
-        "+f"(d[43]),                                                                                   \
-        "+f"(d[44]),                                                                                   \
-        "+f"(d[45]),                                                                                   \
-        "+f"(d[46]),                                                                                   \
-        "+f"(d[47]),                                                                                   \
-        "+f"(d[48]),                                                                                   \
-        "+f"(d[49]),                                                                                   \
-        "+f"(d[50]),                                                                                   \
-        "+f"(d[51]),                                                                                   \
-        "+f"(d[52]),                                                                                   \
-        "+f"(d[53]),                                                                                   \
-        "+f"(d[54]),                                                                                   \
-        "+f"(d[55]),                                                                                   \
-        "+f"(d[56]),                                                                                   \
-        "+f"(d[57]),                                                                                   \
-        "+f"(d[58]),                                                                                   \
-        "+f"(d[59]),                                                                                   \
-        "+f"(d[60]),                                                                                   \
-        "+f"(d[61]),                                                                                   \
-        "+f"(d[62]),                                                                                   \
-        "+f"(d[63]),                                                                                   \
-        "+f"(d[64]),                                                                                   \
-        "+f"(d[65]),                                                                                   \
-        "+f"(d[66]),                                                                                   \
-        "+f"(d[67]),                                                                                   \
-        "+f"(d[68]),                                                                                   \
-        "+f"(d[69]),                                                                                   \
-        "+f"(d[70]),                                                                                   \
-        "+f"(d[71]),                                                                                   \
-        "+f"(d[72]),                                                                                   \
-        "+f"(d[73]),                                                                                   \
-        "+f"(d[74]),                                                                                   \
-        "+f"(d[75]),                                                                                   \
-        "+f"(d[76]),                                                                                   \
-        "+f"(d[77]),                                                                                   \
-        "+f"(d[78]),                                                                                   \
-        "+f"(d[79]),                                                                                   \
-        "+f"(d[80]),                                                                                   \
-        "+f"(d[81]),                                                                                   \
-        "+f"(d[82]),                                                                                   \
-        "+f"(d[83]),                                                                                   \
-        "+f"(d[84]),                                                                                   \
-        "+f"(d[85]),                                                                                   \
-        "+f"(d[86]),                                                                                   \
-        "+f"(d[87]),                                                                                   \
-        "+f"(d[88]),                                                                                   \
-        "+f"(d[89]),                                                                                   \
-        "+f"(d[90]),                                                                                   \
-        "+f"(d[91]),                                                                                   \
-        "+f"(d[92]),                                                                                   \
-        "+f"(d[93]),                                                                                   \
-        "+f"(d[94]),                                                                                   \
-        "+f"(d[95]),                                                                                   \
-        "+f"(d[96]),                                                                                   \
-        "+f"(d[97]),                                                                                   \
-        "+f"(d[98]),                                                                                   \
-        "+f"(d[99]),                                                                                   \
-        "+f"(d[100]),                                                                                  \
-        "+f"(d[101]),                                                                                  \
-        "+f"(d[102]),                                                                                  \
-        "+f"(d[103]),                                                                                  \
-        "+f"(d[104]),                                                                                  \
-        "+f"(d[105]),                                                                                  \
-        "+f"(d[106]),                                                                                  \
-        "+f"(d[107]),                                                                                  \
-        "+f"(d[108]),                                                                                  \
-        "+f"(d[109]),                                                                                  \
-        "+f"(d[110]),                                                                                  \
-        "+f"(d[111]),                                                                                  \
-        "+f"(d[112]),                                                                                  \
-        "+f"(d[113]),                                                                                  \
-        "+f"(d[114]),                                                                                  \
-        "+f"(d[115]),                                                                                  \
-        "+f"(d[116]),                                                                                  \
-        "+f"(d[117]),                                                                                  \
-        "+f"(d[118]),                                                                                  \
-        "+f"(d[119]),                                                                                  \
-        "+f"(d[120]),                                                                                  \
-        "+f"(d[121]),                                                                                  \
-        "+f"(d[122]),                                                                                  \
-        "+f"(d[123]),                                                                                  \
-        "+f"(d[124]),                                                                                  \
-        "+f"(d[125]),                                                                                  \
-        "+f"(d[126]),                                                                                  \
-        "+f"(d[127])                                                                                   \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate))
+#define MLX_QMM_WGMMA_M64N128K16(type) \
+  MLX_QMM_WGMMA_SS("m64n128k16", type, MLX_QMM_WGMMA_ACC_LIST_64, \
+                   MLX_QMM_WGMMA_ACC_OUT_64, "%64", "%65", "%66")
+#define MLX_QMM_WGMMA_M64N256K16(type) \
+  MLX_QMM_WGMMA_SS("m64n256k16", type, MLX_QMM_WGMMA_ACC_LIST_128, \
+                   MLX_QMM_WGMMA_ACC_OUT_128, "%128", "%129", "%130")
+#define MLX_QMM_WGMMA_M64N128K16_RS(type) \
+  MLX_QMM_WGMMA_RS("m64n128k16", type, MLX_QMM_WGMMA_ACC_LIST_64, \
+                   MLX_QMM_WGMMA_ACC_OUT_64, "%64, %65, %66, %67", "%68", \
+                   "%69")
+#define MLX_QMM_WGMMA_M64N256K16_RS(type) \
+  MLX_QMM_WGMMA_RS("m64n256k16", type, MLX_QMM_WGMMA_ACC_LIST_128, \
+                   MLX_QMM_WGMMA_ACC_OUT_128, "%128, %129, %130, %131", \
+                   "%132", "%133")
+// clang-format on
 
 // d (+)= A * B^T for a 64 x N x 16 product, A and B^T both K-major tiles in
 // shared memory given by descriptors; accumulate 0 overwrites d. Per warp w
@@ -650,5 +340,11 @@ __device__ __forceinline__ void wgmma_64xNx16_registers(
 #undef MLX_QMM_WGMMA_M64N256K16
 #undef MLX_QMM_WGMMA_M64N128K16_RS
 #undef MLX_QMM_WGMMA_M64N256K16_RS
+#undef MLX_QMM_WGMMA_SS
+#undef MLX_QMM_WGMMA_RS
+#undef MLX_QMM_WGMMA_ACC_LIST_64
+#undef MLX_QMM_WGMMA_ACC_LIST_128
+#undef MLX_QMM_WGMMA_ACC_OUT_64
+#undef MLX_QMM_WGMMA_ACC_OUT_128
 
 } // namespace mlx_qmm::cuda

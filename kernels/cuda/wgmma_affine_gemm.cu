@@ -10,22 +10,13 @@ namespace {
 
 template <int bits>
 const void* wgmma_affine_for_bits(FloatType type, WgmmaTile tile) {
-  auto for_type = [&](auto zero) -> const void* {
+  return with_half_type(type, [&](auto zero) {
     using T = decltype(zero);
-    return tile == WgmmaTile::Wide
-        ? reinterpret_cast<const void*>(
-              &wgmma_affine_gemm<T, bits, WgmmaTile::Wide>)
-        : reinterpret_cast<const void*>(
-              &wgmma_affine_gemm<T, bits, WgmmaTile::Narrow>);
-  };
-  switch (type) {
-    case FloatType::Float16:
-      return for_type(__half{});
-    case FloatType::BFloat16:
-      return for_type(__nv_bfloat16{});
-    default:
-      return nullptr;
-  }
+    return with_wgmma_tile(tile, [](auto t) {
+      return reinterpret_cast<const void*>(
+          &wgmma_affine_gemm<T, bits, t.value>);
+    });
+  });
 }
 
 } // namespace

@@ -134,37 +134,21 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   constexpr int BX = wgmma_block_n(tile);
   constexpr int BK = kWgmmaBlockK;
   constexpr int kStages = wgmma_affine_stages(tile, bits);
-  constexpr int kChunks = BK / 8; // 16-byte chunks of an x tile row
   constexpr int kXTileBytes = BX * BK * 2;
   constexpr int kStageBytes = wgmma_affine_stage_bytes(tile, bits);
   constexpr int kProducers = kWgmmaProducerThreads;
   constexpr int kRawWords = BK * bits / 32;
   constexpr int kSlotWords = wgmma_raw_slot_words(bits);
   static_assert(BW == kProducers, "one raw row a producer thread");
-  static_assert((BX * kChunks) % kProducers == 0);
 
   extern __shared__ unsigned char shared_bytes[];
-  // The swizzle is a function of address bits 4-9: tiles start on 1 KB.
-  const uint32_t misalignment = shared_address(shared_bytes) % 1024;
-  unsigned char* stages =
-      shared_bytes + (misalignment ? 1024 - misalignment : 0);
-  uint64_t* full = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);
-  uint64_t* empty = full + kStages;
+  const auto ring = make_stage_ring<kStages, kStageBytes>(
+      shared_bytes, kProducers, kWgmmaConsumerThreads);
+  const int tid = threadIdx.x;
   // The raw rows of a stage, after its x tile: [row][kSlotWords].
   auto raw_rows = [&](int stage) {
-    return reinterpret_cast<uint32_t*>(
-        stages + stage * kStageBytes + kXTileBytes);
+    return reinterpret_cast<uint32_t*>(ring.stage(stage) + kXTileBytes);
   };
-
-  const int tid = threadIdx.x;
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) {
-      barrier_init(&full[s], kProducers);
-      barrier_init(&empty[s], kWgmmaConsumerThreads);
-    }
-  }
-  __syncthreads();
 
   // x tiles along blockIdx.x: the blocks of one wave share a few w tiles
   // and all of x, which stays in L2, so w is read from DRAM about once.
@@ -189,21 +173,11 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     for (int j = 0; j < k_steps; ++j) {
       const int stage = j % kStages;
       if (j >= kStages) {
-        barrier_wait(&empty[stage], ((j / kStages) + 1) & 1);
+        barrier_wait(&ring.empty[stage], ((j / kStages) + 1) & 1);
       }
-      unsigned char* xs = stages + stage * kStageBytes;
       const int k0 = j * BK;
-#pragma unroll
-      for (int u = 0; u < BX * kChunks / kProducers; ++u) {
-        const int i = tid + u * kProducers;
-        const int r = i / kChunks;
-        const int c = i % kChunks;
-        const bool valid = m0 + r < a.m && k0 + 8 * c < a.k;
-        copy_async<16>(
-            xs + swizzled_chunk_offset(r, c),
-            valid ? x + static_cast<int64_t>(m0 + r) * a.k + k0 + 8 * c : x,
-            valid);
-      }
+      copy_swizzled_tile<BX, kProducers>(
+          ring.stage(stage), x, m0, a.m, k0, a.k, tid);
       // The raw row: whole 16-byte copies, since K is a multiple of 32.
       uint32_t* slot = raw_rows(stage) + tid * kSlotWords;
       const int64_t first_word = static_cast<int64_t>(j) * kRawWords;
@@ -229,7 +203,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
               bytes);
         }
       }
-      copy_async_arrive(&full[stage]);
+      copy_async_arrive(&ring.full[stage]);
     }
   } else {
     const int ct = tid - kProducers;
@@ -250,11 +224,10 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     uint32_t fragments[2][4];
     for (int step = 0; step < k_steps; ++step) {
       const int stage = step % kStages;
-      barrier_wait(&full[stage], (step / kStages) & 1);
+      barrier_wait(&ring.full[stage], (step / kStages) & 1);
       // The x tile was written through the generic proxy.
       fence_async_shared();
-      const uint64_t db =
-          swizzled_tile_descriptor(stages + stage * kStageBytes);
+      const uint64_t db = swizzled_tile_descriptor(ring.stage(stage));
       const uint32_t* row0 = raw_rows(stage) + r0 * kSlotWords;
       const uint32_t* row1 = row0 + 8 * kSlotWords;
 #pragma unroll
@@ -282,7 +255,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
           wgmma_wait<1>();
           wgmma_keep_operand(fragments[(slice + 1) % 2]);
           if (slice == 0 && step > 0) {
-            barrier_arrive(&empty[(step - 1) % kStages]);
+            barrier_arrive(&ring.empty[(step - 1) % kStages]);
           }
         }
       }

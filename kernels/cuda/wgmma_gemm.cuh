@@ -28,9 +28,8 @@
 // epilogue's store guard. K must be a multiple of 8 and every operand
 // 16-byte aligned (the launch plan checks).
 //
-// Quantized weights stay with the tensor-core GEMM: a version of this
-// kernel whose producer also dequantized w (bench/cuda_kernels.md) was no
-// faster than it.
+// 4- and 8-bit weights have their own kernel, wgmma_affine_gemm.cuh, which
+// says why they are wgmma's register operand there.
 
 #pragma once
 
@@ -49,29 +48,14 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   constexpr int BN = wgmma_block_n(tile);
   constexpr int BK = kWgmmaBlockK;
   constexpr int kStages = wgmma_stages(tile);
-  constexpr int kChunks = BK / 8; // 16-byte chunks of a tile row
   constexpr int kXTileBytes = BM * BK * 2;
   constexpr int kStageBytes = wgmma_stage_bytes(tile);
   constexpr int kProducers = kWgmmaProducerThreads;
-  static_assert((BM * kChunks) % kProducers == 0);
 
   extern __shared__ unsigned char shared_bytes[];
-  // The swizzle is a function of address bits 4-9: tiles start on 1 KB.
-  const uint32_t misalignment = shared_address(shared_bytes) % 1024;
-  unsigned char* stages =
-      shared_bytes + (misalignment ? 1024 - misalignment : 0);
-  uint64_t* full = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);
-  uint64_t* empty = full + kStages;
-
+  const auto ring = make_stage_ring<kStages, kStageBytes>(
+      shared_bytes, kProducers, kWgmmaConsumerThreads);
   const int tid = threadIdx.x;
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) {
-      barrier_init(&full[s], kProducers);
-      barrier_init(&empty[s], kWgmmaConsumerThreads);
-    }
-  }
-  __syncthreads();
 
   // x tiles along blockIdx.x: the blocks of one wave share a few w tiles
   // and all of x, which stays in L2, so w is read from DRAM about once.
@@ -80,47 +64,28 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   const int k_steps = (a.k + BK - 1) / BK;
 
   if (tid < kProducers) {
-    // One row-major tile of `rows` rows into a swizzled stage tile.
-    auto copy_tile = [&](unsigned char* tile_bytes,
-                         const T* src,
-                         int first_row,
-                         int row_count,
-                         int k0,
-                         auto rows) {
-#pragma unroll
-      for (int u = 0; u < rows.value * kChunks / kProducers; ++u) {
-        const int i = tid + u * kProducers;
-        const int r = i / kChunks;
-        const int c = i % kChunks;
-        const bool valid = first_row + r < row_count && k0 + 8 * c < a.k;
-        copy_async<16>(
-            tile_bytes + swizzled_chunk_offset(r, c),
-            valid ? src + static_cast<int64_t>(first_row + r) * a.k + k0 + 8 * c
-                  : src,
-            valid);
-      }
-    };
     for (int j = 0; j < k_steps; ++j) {
       const int stage = j % kStages;
       if (j >= kStages) {
-        barrier_wait(&empty[stage], ((j / kStages) + 1) & 1);
+        barrier_wait(&ring.empty[stage], ((j / kStages) + 1) & 1);
       }
-      unsigned char* xs = stages + stage * kStageBytes;
-      copy_tile(
-          xs,
+      copy_swizzled_tile<BM, kProducers>(
+          ring.stage(stage),
           static_cast<const T*>(a.x),
           m0,
           a.m,
           j * BK,
-          std::integral_constant<int, BM>{});
-      copy_tile(
-          xs + kXTileBytes,
+          a.k,
+          tid);
+      copy_swizzled_tile<BN, kProducers>(
+          ring.stage(stage) + kXTileBytes,
           static_cast<const T*>(a.w),
           n0,
           a.n,
           j * BK,
-          std::integral_constant<int, BN>{});
-      copy_async_arrive(&full[stage]);
+          a.k,
+          tid);
+      copy_async_arrive(&ring.full[stage]);
     }
   } else {
     const int ct = tid - kProducers;
@@ -135,14 +100,13 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     }
     for (int step = 0; step < k_steps; ++step) {
       const int stage = step % kStages;
-      barrier_wait(&full[stage], (step / kStages) & 1);
+      barrier_wait(&ring.full[stage], (step / kStages) & 1);
       // The copies were written through the generic proxy.
       fence_async_shared();
-      const unsigned char* xs =
-          stages + stage * kStageBytes + group * 64 * kSwizzleRowBytes;
-      const uint64_t da = swizzled_tile_descriptor(xs);
+      const uint64_t da = swizzled_tile_descriptor(
+          ring.stage(stage) + group * 64 * kSwizzleRowBytes);
       const uint64_t db =
-          swizzled_tile_descriptor(stages + stage * kStageBytes + kXTileBytes);
+          swizzled_tile_descriptor(ring.stage(stage) + kXTileBytes);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < BK / 16; ++kk) {
@@ -153,7 +117,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
       // The products of the previous step are done: its stage is free.
       wgmma_wait<1>();
       if (step > 0) {
-        barrier_arrive(&empty[(step - 1) % kStages]);
+        barrier_arrive(&ring.empty[(step - 1) % kStages]);
       }
     }
     wgmma_wait<0>();

@@ -1,11 +1,12 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// The warpgroup GEMM's tiles (wgmma_gemm.cuh; sm_90a, float16 / bfloat16,
-// dense transposed weights), defined once for the kernel and for the launch
-// plan, which sizes the grid and the dynamic shared memory from them. Plain
-// C++.
+// The warpgroup GEMMs' tiles (sm_90a, float16 / bfloat16, transposed
+// weights; wgmma_gemm.cuh for dense weights, wgmma_affine_gemm.cuh for 4-
+// and 8-bit ones, whose section is at the end), defined once for the
+// kernels and for the launch plan, which sizes the grids and the dynamic
+// shared memory from them. Plain C++.
 //
-// A block is one producer warpgroup and two consumer ones. The producer
+// Dense: a block is one producer warpgroup and two consumer ones. The producer
 // fills a ring of shared-memory stages: each holds the x tile
 // [kWgmmaBlockM][kWgmmaBlockK] and the w tile [block_n][kWgmmaBlockK], both
 // K-major in the 128-byte swizzle that wgmma reads (wgmma.cuh). The
