@@ -32,6 +32,10 @@ struct MatmulProblem {
 
 enum class KernelKind : int { Matvec, Skinny, Wgmma, Tensor, Simt };
 
+// Below this many rows of x a 128-row warpgroup tile would be mostly
+// padding; the tensor-core GEMM's 32- and 64-row tiles serve them.
+inline constexpr int kWgmmaMinRows = 64;
+
 struct LaunchPlan {
   KernelKind kind;
   // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
@@ -57,10 +61,6 @@ struct LaunchPlan {
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.
-// Below this many rows of x a 128-row warpgroup tile would be mostly
-// padding; the tensor-core GEMM's 32- and 64-row tiles serve them.
-inline constexpr int kWgmmaMinRows = 64;
-
 LaunchPlan plan_matmul(const MatmulProblem& problem);
 
 } // namespace mlx_qmm::cuda

@@ -1,10 +1,10 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
 // The matrix-vector, dense tensor-core, dense warpgroup and CUDA-core
-// instantiations, and the lookups of kernel_symbols.h (the quantized
-// tensor-core and warpgroup kernels are instantiated in
-// tensor_gemm_affine_<bits>.cu, wgmma_gemm_affine_<bits>.cu and
-// skinny_gemm_affine.cu, which also holds its lookup).
+// instantiations, and the lookups of kernel_symbols.h. The quantized
+// tensor-core kernels are instantiated in tensor_gemm_affine_<bits>.cu; the
+// skinny and the 4- and 8-bit warpgroup ones in skinny_gemm_affine.cu and
+// wgmma_affine_gemm.cu, each with its lookup.
 
 #include "kernels/cuda/instances.cuh"
 

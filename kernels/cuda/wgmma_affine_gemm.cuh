@@ -113,7 +113,7 @@ __device__ __forceinline__ uint32_t dequantize_fragment_pair(
           *reinterpret_cast<const __half2*>(&f.bias2));
       return *reinterpret_cast<const uint32_t*>(&w);
     } else {
-      // bfloat16 holds integers exactly only below 2^8: through float32.
+      // bfloat16's 8 significant bits cannot hold 2^8 + q: through float32.
       const float q0 =
           __uint_as_float(__byte_perm(word, kMagicFloatBits, 0x7440u | b0)) -
           kMagicFloat;
