@@ -50,12 +50,13 @@ TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
 # The warpgroup GEMM (sm_90, dense weights) serves only grids that fill the
 # GPU, so its shapes are large: wide tiles with a partial last x tile (300 =
 # 2 x 128 + 44) and narrow ones with a partial, odd last w tile (7643 = 59 x
-# 128 + 91), over K steps that wrap the stage ring, the last one partial
-# (K = 200 and 520: 3 and 8 steps of 64, and 8 values).
+# 128 + 91), over K steps whose last is partial (K = 200, 520 and 4104:
+# 3, 8 and 64 steps of 64, and 8 values), the last wrapping the ring 16 times.
 WGMMA_SHAPES = [(300, 10240, 200), (130, 7643, 520), (129, 15360, 4104)]
 # With 4- and 8-bit weights its tiles are 128 rows of w by 256 (wide) or 128
 # (narrow) rows of x: a partial, odd last w tile and a partial last x tile
-# (300 = 256 + 44, 130 = 128 + 2), K = 608 (up to 19 K steps).
+# (300 = 256 + 44, 130 = 128 + 2); K = 608, 576 or 512 by group size: 9.5,
+# 9 or 8 steps of 64, wrapping the ring of 5 or 6 stages.
 WGMMA_AFFINE_SHAPES = [(300, 7643, 608), (130, 7680, 608)]
 
 
