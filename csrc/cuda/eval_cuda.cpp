@@ -17,7 +17,6 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
-#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -81,18 +80,29 @@ CUfunction kernel_function(const void* symbol, int shared_bytes) {
   return function;
 }
 
-int device_attribute(int device, cudaDeviceAttr attribute) {
+// What the launch plan needs of a device, queried once.
+struct DeviceTraits {
+  int multiprocessors;
+  bool sm90; // sm_90a machine code runs on compute capability 9.0 only
+};
+
+const DeviceTraits& device_traits(int device) {
   static std::mutex mutex;
-  static std::map<std::pair<int, int>, int> values;
+  static std::unordered_map<int, DeviceTraits> traits;
   std::lock_guard<std::mutex> lock(mutex);
-  const auto key = std::make_pair(device, static_cast<int>(attribute));
-  auto it = values.find(key);
-  if (it == values.end()) {
-    int value = 0;
-    check_cuda(
-        cudaDeviceGetAttribute(&value, attribute, device),
-        "cudaDeviceGetAttribute");
-    it = values.emplace(key, value).first;
+  auto it = traits.find(device);
+  if (it == traits.end()) {
+    auto attribute = [&](cudaDeviceAttr a) {
+      int value = 0;
+      check_cuda(
+          cudaDeviceGetAttribute(&value, a, device), "cudaDeviceGetAttribute");
+      return value;
+    };
+    const DeviceTraits t{
+        attribute(cudaDevAttrMultiProcessorCount),
+        attribute(cudaDevAttrComputeCapabilityMajor) == 9 &&
+            attribute(cudaDevAttrComputeCapabilityMinor) == 0};
+    it = traits.emplace(device, t).first;
   }
   return it->second;
 }
@@ -239,7 +249,7 @@ void eval_matmul(
 
   // Launches cover at most this many rows (the grid's y limit).
   const int64_t max_rows = int64_t{65535} * cuda::kSimtBlockM / 2;
-  const int device = encoder.device().cuda_device();
+  const DeviceTraits& traits = device_traits(encoder.device().cuda_device());
   for (int64_t b = 0; b < batches; ++b) {
     for (int64_t r0 = 0; r0 < rows_per_batch; r0 += max_rows) {
       const int m = static_cast<int>(std::min(max_rows, rows_per_batch - r0));
@@ -267,10 +277,8 @@ void eval_matmul(
               (!quantized ||
                (aligned16(args.scales) && aligned16(args.biases))) &&
               aligned16(args.out),
-          device_attribute(device, cudaDevAttrMultiProcessorCount),
-          // sm_90a machine code runs on compute capability 9.0 only.
-          device_attribute(device, cudaDevAttrComputeCapabilityMajor) == 9 &&
-              device_attribute(device, cudaDevAttrComputeCapabilityMinor) == 0};
+          traits.multiprocessors,
+          traits.sm90};
       const cuda::LaunchPlan plan = cuda::plan_matmul(problem);
       const void* symbol = plan_symbol(plan, problem);
       if (!symbol) {

@@ -47,18 +47,9 @@ int tile_blocks(TensorTile tile, const MatmulProblem& p) {
   return ceil_div(p.n, s.block_n) * ceil_div(p.m, s.block_m);
 }
 
-// A warpgroup tile's rows of x and of w: the wgmma's M side is x's for
-// dense weights and w's for quantized ones (wgmma_tiles.h).
-int wgmma_x_rows(WgmmaTile tile, const MatmulProblem& p) {
-  return p.bits == 0 ? kWgmmaBlockM : wgmma_block_n(tile);
-}
-int wgmma_w_rows(WgmmaTile tile, const MatmulProblem& p) {
-  return p.bits == 0 ? wgmma_block_n(tile) : kWgmmaAffineBlockW;
-}
-
 int tile_blocks(WgmmaTile tile, const MatmulProblem& p) {
-  return ceil_div(p.n, wgmma_w_rows(tile, p)) *
-      ceil_div(p.m, wgmma_x_rows(tile, p));
+  return ceil_div(p.n, wgmma_w_rows(tile, p.bits)) *
+      ceil_div(p.m, wgmma_x_rows(tile, p.bits));
 }
 
 // A tile size serves if its blocks fill at least this share of the SMs
@@ -116,12 +107,11 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
             0,
             TensorTile::Small,
             tile,
-            {ceil_div(p.m, wgmma_x_rows(tile, p)),
-             ceil_div(p.n, wgmma_w_rows(tile, p)),
+            {ceil_div(p.m, wgmma_x_rows(tile, p.bits)),
+             ceil_div(p.n, wgmma_w_rows(tile, p.bits)),
              1},
             kWgmmaThreads,
-            p.bits == 0 ? wgmma_smem_bytes(tile)
-                        : wgmma_affine_smem_bytes(tile, p.bits),
+            wgmma_smem_bytes(tile, p.bits),
             "wgmma_" + weights_name(p) +
                 (tile == WgmmaTile::Wide ? "_wide" : "_narrow")};
       }

@@ -33,32 +33,36 @@ __device__ __forceinline__ float magic_to_float(uint32_t q) {
 
 // Byte b of `bytes` as the float 2^23 + byte: __byte_perm picks byte b of
 // the first operand for the low byte and bytes 0, 0 and 3 of 0x4B000000 for
-// the others.
-template <int b>
-__device__ __forceinline__ float byte_to_float(uint32_t bytes) {
-  constexpr uint32_t selector = 0x7440u | b;
-  return __uint_as_float(__byte_perm(bytes, kMagicFloatBits, selector)) -
+// the others. b may be a run-time value.
+__device__ __forceinline__ float byte_to_float(uint32_t bytes, int b) {
+  return __uint_as_float(__byte_perm(bytes, kMagicFloatBits, 0x7440u | b)) -
       kMagicFloat;
 }
+template <int b>
+__device__ __forceinline__ float byte_to_float(uint32_t bytes) {
+  return byte_to_float(bytes, b);
+}
 
-// Two 4-bit values, at bits 0-3 and 16-19 of `nibbles` (whatever the other
-// bits hold), dequantized to a pair of T (float16 or bfloat16) as
-// s * q + z with a single rounding; scale2 and bias2 hold s and z twice.
-// OR-ing q into the mantissa of 2^7 (bfloat16 0x4300, 7 mantissa bits) or
-// of 2^10 (float16 0x6400) gives exactly 2^7 + q or 2^10 + q, a packed
-// subtraction leaves q, exactly, and a packed FMA applies the scale and the
-// bias: three instructions two values (the mask and the OR are one LOP3),
-// where unpacking to float32, the FMA there and the conversion back take
-// about seven. (Folding the subtraction into the bias, z - 2^7 s, would
-// round that bias to T: an error of up to a quarter of a quantization step.)
+// The packed 16-bit magic numbers of dequantize_biased_pair: 2^7 twice in
+// bfloat16 (7 mantissa bits), 2^10 twice in float16 (10).
+template <typename T>
+inline constexpr uint32_t kPairMagic =
+    std::is_same_v<T, __nv_bfloat16> ? 0x43004300u : 0x64006400u;
+
+// A pair of T (float16 or bfloat16) from two integers q already OR-ed into
+// the mantissas of kPairMagic<T> (exact for q below 2^7 or 2^10), as
+// s * q + z with a single rounding; scale2 and bias2 hold s and z twice. A
+// packed subtraction leaves q, exactly, and a packed FMA applies the scale
+// and the bias, where unpacking to float32, the FMA there and the
+// conversion back take about seven instructions for two values. (Folding
+// the subtraction into the bias, z - 2^7 s, would round that bias to T: an
+// error of up to a quarter of a quantization step.)
 template <typename T>
 __device__ __forceinline__ uint32_t
-dequantize_nibble_pair(uint32_t nibbles, uint32_t scale2, uint32_t bias2) {
+dequantize_biased_pair(uint32_t biased, uint32_t scale2, uint32_t bias2) {
   using T2 = std::
       conditional_t<std::is_same_v<T, __nv_bfloat16>, __nv_bfloat162, __half2>;
-  constexpr uint32_t kMagic =
-      std::is_same_v<T, __nv_bfloat16> ? 0x43004300u : 0x64006400u;
-  const uint32_t biased = (nibbles & 0x000F000Fu) | kMagic;
+  constexpr uint32_t kMagic = kPairMagic<T>;
   const T2 q = __hsub2(
       *reinterpret_cast<const T2*>(&biased),
       *reinterpret_cast<const T2*>(&kMagic));
@@ -67,6 +71,16 @@ dequantize_nibble_pair(uint32_t nibbles, uint32_t scale2, uint32_t bias2) {
       *reinterpret_cast<const T2*>(&scale2),
       *reinterpret_cast<const T2*>(&bias2));
   return *reinterpret_cast<const uint32_t*>(&w);
+}
+
+// Two 4-bit values, at bits 0-3 and 16-19 of `nibbles` (whatever the other
+// bits hold), dequantized to a pair of T: the mask and the OR into the
+// magic are one LOP3, so three instructions two values.
+template <typename T>
+__device__ __forceinline__ uint32_t
+dequantize_nibble_pair(uint32_t nibbles, uint32_t scale2, uint32_t bias2) {
+  return dequantize_biased_pair<T>(
+      (nibbles & 0x000F000Fu) | kPairMagic<T>, scale2, bias2);
 }
 
 // q[t] = value t of the octet whose stream starts at bit 0 of `window`.

@@ -100,27 +100,17 @@ __device__ __forceinline__ uint32_t dequantize_fragment_pair(
     const uint32_t word = row[4 * slice + 2 * second_eight + t / 2];
     const int b0 = 2 * (t % 2);
     if constexpr (std::is_same_v<T, __half>) {
-      // Each byte below a 0x64 byte: float16 1024 + q, exact for q < 1024.
-      constexpr uint32_t kMagic = 0x64006400u;
-      const uint32_t biased = __byte_perm(
-          word, kMagic, b0 | (5 << 4) | ((b0 + 1) << 8) | (7 << 12));
-      const __half2 q = __hsub2(
-          *reinterpret_cast<const __half2*>(&biased),
-          *reinterpret_cast<const __half2*>(&kMagic));
-      const __half2 w = __hfma2(
-          q,
-          *reinterpret_cast<const __half2*>(&f.scale2),
-          *reinterpret_cast<const __half2*>(&f.bias2));
-      return *reinterpret_cast<const uint32_t*>(&w);
+      // Each byte below a magic byte 0x64: float16 1024 + q.
+      return dequantize_biased_pair<T>(
+          __byte_perm(
+              word, kPairMagic<T>, b0 | (5 << 4) | ((b0 + 1) << 8) | (7 << 12)),
+          f.scale2,
+          f.bias2);
     } else {
       // bfloat16's 8 significant bits cannot hold 2^8 + q: through float32.
-      const float q0 =
-          __uint_as_float(__byte_perm(word, kMagicFloatBits, 0x7440u | b0)) -
-          kMagicFloat;
-      const float q1 = __uint_as_float(__byte_perm(
-                           word, kMagicFloatBits, 0x7440u | (b0 + 1))) -
-          kMagicFloat;
-      return pack2<T>(fmaf(f.scale, q0, f.bias), fmaf(f.scale, q1, f.bias));
+      return pack2<T>(
+          fmaf(f.scale, byte_to_float(word, b0), f.bias),
+          fmaf(f.scale, byte_to_float(word, b0 + 1), f.bias));
     }
   }
 }
@@ -130,12 +120,12 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     wgmma_affine_gemm(const MatmulArgs a) {
 #if MLX_QMM_WGMMA
   static_assert(wgmma_affine_bits(bits));
-  constexpr int BW = kWgmmaAffineBlockW;
-  constexpr int BX = wgmma_block_n(tile);
+  constexpr int BW = wgmma_w_rows(tile, bits);
+  constexpr int BX = wgmma_x_rows(tile, bits);
   constexpr int BK = kWgmmaBlockK;
-  constexpr int kStages = wgmma_affine_stages(tile, bits);
+  constexpr int kStages = wgmma_stages(tile, bits);
   constexpr int kXTileBytes = BX * BK * 2;
-  constexpr int kStageBytes = wgmma_affine_stage_bytes(tile, bits);
+  constexpr int kStageBytes = wgmma_stage_bytes(tile, bits);
   constexpr int kProducers = kWgmmaProducerThreads;
   constexpr int kRawWords = BK * bits / 32;
   constexpr int kSlotWords = wgmma_raw_slot_words(bits);

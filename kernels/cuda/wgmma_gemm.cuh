@@ -44,12 +44,12 @@ template <typename T, WgmmaTile tile>
 __global__ void __launch_bounds__(kWgmmaThreads, 1)
     wgmma_gemm(const MatmulArgs a) {
 #if MLX_QMM_WGMMA
-  constexpr int BM = kWgmmaBlockM;
-  constexpr int BN = wgmma_block_n(tile);
+  constexpr int BM = wgmma_x_rows(tile, 0);
+  constexpr int BN = wgmma_w_rows(tile, 0);
   constexpr int BK = kWgmmaBlockK;
-  constexpr int kStages = wgmma_stages(tile);
+  constexpr int kStages = wgmma_stages(tile, 0);
   constexpr int kXTileBytes = BM * BK * 2;
-  constexpr int kStageBytes = wgmma_stage_bytes(tile);
+  constexpr int kStageBytes = wgmma_stage_bytes(tile, 0);
   constexpr int kProducers = kWgmmaProducerThreads;
 
   extern __shared__ unsigned char shared_bytes[];

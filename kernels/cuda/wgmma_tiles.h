@@ -44,32 +44,6 @@ inline constexpr int kWgmmaProducerThreads = 128;
 inline constexpr int kWgmmaThreads =
     kWgmmaProducerThreads + kWgmmaConsumerThreads;
 
-constexpr int wgmma_stage_bytes(WgmmaTile tile) {
-  return (kWgmmaBlockM + wgmma_block_n(tile)) * kWgmmaBlockK * 2;
-}
-
-// The deepest ring of stages (at most kWgmmaMaxStages) that fits the 227 KB
-// an sm_90 block may use: four wide stages (48 KB each) or six narrow ones
-// (32 KB).
-inline constexpr int kWgmmaMaxSharedBytes = 227 * 1024;
-inline constexpr int kWgmmaAlignSlack = 1024;
-inline constexpr int kWgmmaMaxStages = 6;
-constexpr int wgmma_ring_bytes(WgmmaTile tile, int stages) {
-  // Each stage also has its two mbarriers.
-  return stages * (wgmma_stage_bytes(tile) + 16) + kWgmmaAlignSlack;
-}
-constexpr int wgmma_stages(WgmmaTile tile) {
-  int stages = kWgmmaMaxStages;
-  while (wgmma_ring_bytes(tile, stages) > kWgmmaMaxSharedBytes) {
-    --stages;
-  }
-  return stages;
-}
-
-constexpr int wgmma_smem_bytes(WgmmaTile tile) {
-  return wgmma_ring_bytes(tile, wgmma_stages(tile));
-}
-
 // ---------------------- quantized weights ----------------------
 // wgmma_affine_gemm.cuh swaps the operands' roles: w is the wgmma's A, 64
 // rows a consumer warpgroup dequantized straight into registers, and x its
@@ -95,26 +69,48 @@ constexpr int wgmma_raw_slot_words(int bits) {
   return kWgmmaBlockK * bits / 32 + kWgmmaScaleWords;
 }
 
-constexpr int wgmma_affine_stage_bytes(WgmmaTile tile, int bits) {
-  return wgmma_block_n(tile) * kWgmmaBlockK * 2 +
-      kWgmmaAffineBlockW * wgmma_raw_slot_words(bits) * 4;
+// ------------------------- stage rings -------------------------
+
+// A tile's rows of x and of w: the wgmma's M side (64 a consumer
+// warpgroup) is x's for dense weights and w's for 4- and 8-bit ones.
+constexpr int wgmma_x_rows(WgmmaTile tile, int bits) {
+  return bits == 0 ? kWgmmaBlockM : wgmma_block_n(tile);
+}
+constexpr int wgmma_w_rows(WgmmaTile tile, int bits) {
+  return bits == 0 ? wgmma_block_n(tile) : kWgmmaAffineBlockW;
 }
 
-constexpr int wgmma_affine_ring_bytes(WgmmaTile tile, int bits, int stages) {
-  return stages * (wgmma_affine_stage_bytes(tile, bits) + 16) +
-      kWgmmaAlignSlack;
+// One stage: the x tile [x rows][kWgmmaBlockK], then the w tile (dense,
+// [w rows][kWgmmaBlockK]) or its raw slots (4- and 8-bit).
+constexpr int wgmma_stage_bytes(WgmmaTile tile, int bits) {
+  const int w_bytes = bits == 0
+      ? wgmma_w_rows(tile, bits) * kWgmmaBlockK * 2
+      : wgmma_w_rows(tile, bits) * wgmma_raw_slot_words(bits) * 4;
+  return wgmma_x_rows(tile, bits) * kWgmmaBlockK * 2 + w_bytes;
 }
 
-constexpr int wgmma_affine_stages(WgmmaTile tile, int bits) {
+// The deepest ring (at most kWgmmaMaxStages) that fits the 227 KB an sm_90
+// block may use, with each stage's two mbarriers and kWgmmaAlignSlack:
+// wide tiles get four dense stages (48 KB) or five quantized ones (38 or
+// 42 KB), narrow ones six.
+inline constexpr int kWgmmaMaxSharedBytes = 227 * 1024;
+inline constexpr int kWgmmaAlignSlack = 1024;
+inline constexpr int kWgmmaMaxStages = 6;
+
+constexpr int wgmma_ring_bytes(WgmmaTile tile, int bits, int stages) {
+  return stages * (wgmma_stage_bytes(tile, bits) + 16) + kWgmmaAlignSlack;
+}
+
+constexpr int wgmma_stages(WgmmaTile tile, int bits) {
   int stages = kWgmmaMaxStages;
-  while (wgmma_affine_ring_bytes(tile, bits, stages) > kWgmmaMaxSharedBytes) {
+  while (wgmma_ring_bytes(tile, bits, stages) > kWgmmaMaxSharedBytes) {
     --stages;
   }
   return stages;
 }
 
-constexpr int wgmma_affine_smem_bytes(WgmmaTile tile, int bits) {
-  return wgmma_affine_ring_bytes(tile, bits, wgmma_affine_stages(tile, bits));
+constexpr int wgmma_smem_bytes(WgmmaTile tile, int bits) {
+  return wgmma_ring_bytes(tile, bits, wgmma_stages(tile, bits));
 }
 
 } // namespace mlx_qmm::cuda
