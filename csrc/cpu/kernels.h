@@ -5,13 +5,13 @@
 // The driver (matmul_driver.cpp) owns everything about MLX arrays: strides,
 // batches, broadcasting, dtypes of strided operands, threads and cache
 // blocking. It hands these kernels plain contiguous float32 rows, packed
-// quantized rows with their scales and biases already in float32, and
-// panels, so that each instruction-set level implements only the few loops
-// where the time goes. This header depends on nothing but <cstdint>: the
-// AVX2 and AVX-512 translation units are compiled with their instruction-set
-// flags and must not instantiate any inline function that other translation
-// units share (the linker would keep one copy, possibly the AVX-512 one, for
-// the whole library).
+// quantized rows with their scales and biases (as stored for the
+// matrix-vector products, already in float32 for the others), and panels, so
+// that each instruction-set level implements only the few loops where the time
+// goes. This header depends on nothing but <cstdint>: the AVX2 and AVX-512
+// translation units are compiled with their instruction-set flags and must not
+// instantiate any inline function that other translation units share (the
+// linker would keep one copy, possibly the AVX-512 one, for the whole library).
 
 #pragma once
 
@@ -43,6 +43,10 @@ inline constexpr int kGemvMaxRows = 4;
 // x_group_sums[r * sums_stride + g] is the sum of x[r, k] over group g,
 // which carries the biases: sum_k x b = sum_g b[j, g] * x_group_sums[g].
 // x is in the layout arrange_gemv_x[bits] gives, where that is not null.
+// Scales and biases are read as they are stored, of sb_type: a GEMV reads
+// each once, and converting 16-bit ones to float32 before each call made
+// the bfloat16 GEMV 8-13% slower at 4096 x 4096, 4 bits
+// (bench/cpu_kernels.md).
 struct QuantizedGemvArgs {
   const float* x;
   int64_t x_stride;
@@ -51,9 +55,10 @@ struct QuantizedGemvArgs {
   int64_t sums_stride;
   const uint32_t* w;
   int64_t w_stride;
-  const float* scales; // [n][groups], row stride sb_stride
-  const float* biases;
+  const void* scales; // [n][groups] of sb_type, row stride sb_stride
+  const void* biases;
   int64_t sb_stride;
+  FloatType sb_type;
   int n;
   int k; // a multiple of group_size
   int group_size;

@@ -42,6 +42,26 @@ inline float32x4_t load4(FloatType type, const void* src, int64_t i) {
   }
 }
 
+// Element i of a float operand as float32.
+inline float load1(FloatType type, const void* src, int64_t i) {
+  switch (type) {
+    case FloatType::Float16: {
+      __fp16 h;
+      std::memcpy(&h, static_cast<const uint16_t*>(src) + i, 2);
+      return static_cast<float>(h);
+    }
+    case FloatType::BFloat16: {
+      const uint32_t bits =
+          static_cast<uint32_t>(static_cast<const uint16_t*>(src)[i]) << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+    default:
+      return static_cast<const float*>(src)[i];
+  }
+}
+
 // float16: the FPCR's default rounding, to nearest even, like MLX.
 // bfloat16: round to nearest even and quiet NaN 0x7FC0, exactly as MLX.
 inline void store4(FloatType type, void* dst, int64_t i, float32x4_t v) {
@@ -157,15 +177,17 @@ inline Eight unpack8(const uint8_t* bytes) {
       half(static_cast<uint32_t>(window >> (4 * Bits)))};
 }
 
-inline float dot(const float* a, const float* b, int n) {
+// sum_i a[i] * b[i], i < n, with a of `type` starting at element `first`.
+inline float
+dot(FloatType type, const void* a, int64_t first, const float* b, int n) {
   float32x4_t acc = vdupq_n_f32(0.0f);
   int i = 0;
   for (; i + 4 <= n; i += 4) {
-    acc = vfmaq_f32(acc, vld1q_f32(a + i), vld1q_f32(b + i));
+    acc = vfmaq_f32(acc, load4(type, a, first + i), vld1q_f32(b + i));
   }
   float sum = vaddvq_f32(acc);
   for (; i < n; ++i) {
-    sum += a[i] * b[i];
+    sum += load1(type, a, first + i) * b[i];
   }
   return sum;
 }
@@ -212,7 +234,7 @@ void quantized_gemv_tile(const QuantizedGemvArgs& a, int j0) {
       }
     }
     for (int c = 0; c < Cols; ++c) {
-      const float s = a.scales[(j0 + c) * a.sb_stride + g];
+      const float s = load1(a.sb_type, a.scales, (j0 + c) * a.sb_stride + g);
       for (int r = 0; r < Rows; ++r) {
         total[r][c] = vfmaq_n_f32(total[r][c], acc[r][c], s);
       }
@@ -221,7 +243,9 @@ void quantized_gemv_tile(const QuantizedGemvArgs& a, int j0) {
   for (int r = 0; r < Rows; ++r) {
     for (int c = 0; c < Cols; ++c) {
       a.out[r * a.out_stride + j0 + c] = vaddvq_f32(total[r][c]) +
-          dot(a.biases + (j0 + c) * a.sb_stride,
+          dot(a.sb_type,
+              a.biases,
+              (j0 + c) * a.sb_stride,
               a.x_group_sums + r * a.sums_stride,
               groups);
     }

@@ -106,8 +106,7 @@ void quantized_gemv(const QuantizedGemvArgs& a) {
   float q[kValuesPerBlock];
   for (int j = 0; j < a.n; ++j) {
     const uint32_t* w = a.w + j * a.w_stride;
-    const float* s = a.scales + j * a.sb_stride;
-    const float* b = a.biases + j * a.sb_stride;
+    const int64_t sb_row = j * a.sb_stride;
     for (int r = 0; r < a.rows; ++r) {
       const float* x = a.x + r * a.x_stride;
       float total = 0;
@@ -119,10 +118,14 @@ void quantized_gemv(const QuantizedGemvArgs& a) {
               w + v / kValuesPerBlock * block_words(Bits), 1, 1.0f, 0.0f, q, 1);
           acc += dot(x + v, q, kValuesPerBlock);
         }
-        total += s[g] * acc;
+        total += load_as_float(a.sb_type, a.scales, sb_row + g) * acc;
       }
-      a.out[r * a.out_stride + j] =
-          total + dot(b, a.x_group_sums + r * a.sums_stride, groups);
+      float bias_term = 0;
+      for (int g = 0; g < groups; ++g) {
+        bias_term += load_as_float(a.sb_type, a.biases, sb_row + g) *
+            a.x_group_sums[r * a.sums_stride + g];
+      }
+      a.out[r * a.out_stride + j] = total + bias_term;
     }
   }
 }

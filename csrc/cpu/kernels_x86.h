@@ -171,19 +171,67 @@ inline typename V::F unpack(const uint8_t* bytes) {
   }
 }
 
-template <class V>
-inline float dot(const float* a, const float* b, int n) {
-  typename V::F acc = V::zero();
-  int i = 0;
-  for (; i + V::kLanes <= n; i += V::kLanes) {
-    acc = V::fma(V::load(a + i), V::load(b + i), acc);
+// A row of scales or biases as stored (QuantizedGemvArgs::sb_type), read
+// as floats. The type is a run-time value rather than a template
+// parameter: the GEMV reads a scale once per group (a branch that always
+// goes the same way), and templating the tiles on it would triple the
+// kernels' code.
+struct StoredRow {
+  const char* p = nullptr;
+  FloatType type = FloatType::Float32;
+
+  StoredRow() = default;
+  StoredRow(const void* base, int64_t offset, FloatType type)
+      : p(static_cast<const char*>(base) + offset * float_type_size(type)),
+        type(type) {}
+
+  float at(int64_t i) const {
+    if (type == FloatType::Float32) {
+      return reinterpret_cast<const float*>(p)[i];
+    }
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    if (type == FloatType::Float16) {
+      return _cvtsh_ss(h);
+    }
+    const uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
   }
-  float sum = V::reduce(acc);
-  for (; i < n; ++i) {
-    sum += a[i] * b[i];
+
+  // Element first + index[l] in lane l; reads only [first, first + count),
+  // count a power of two of at least 2 (the groups of a word-major block).
+  template <class V>
+  typename V::F gather_first(int64_t first, int count, typename V::I index)
+      const {
+    if (type == FloatType::Float32) {
+      return V::gather_first(
+          reinterpret_cast<const float*>(p) + first, count, index);
+    }
+    const auto halves = V::load_first_halves(
+        reinterpret_cast<const uint16_t*>(p) + first, count);
+    return V::permute(
+        type == FloatType::Float16 ? V::f16_to_float(halves)
+                                   : V::bf16_to_float(halves),
+        index);
   }
-  return sum;
-}
+
+  // sum_i row[i] * b[i], i < n.
+  template <class V>
+  float dot(const float* b, int n) const {
+    typename V::F acc = V::zero();
+    int i = 0;
+    for (; i + V::kLanes <= n; i += V::kLanes) {
+      acc = V::fma(load_as_float<V>(type, p, i), V::load(b + i), acc);
+    }
+    float sum = V::reduce(acc);
+    for (; i < n; ++i) {
+      sum += at(i) * b[i];
+    }
+    return sum;
+  }
+};
 
 // ----------------------------- quantized GEMV -----------------------------
 //
@@ -289,7 +337,7 @@ template <class V, int Rows, int Cols>
 struct GemvTile {
   using F = typename V::F;
   const uint8_t* w[Cols];
-  const float* scales[Cols];
+  StoredRow scales[Cols];
   // From a weight row to the same place in the next tile's row: the loops
   // prefetch that far ahead (see prefetch_next_tile).
   int64_t next_tile_bytes;
@@ -299,7 +347,7 @@ struct GemvTile {
       : next_tile_bytes(Cols * a.w_stride * 4) {
     for (int c = 0; c < Cols; ++c) {
       w[c] = reinterpret_cast<const uint8_t*>(a.w + (j0 + c) * a.w_stride);
-      scales[c] = a.scales + (j0 + c) * a.sb_stride;
+      scales[c] = StoredRow(a.scales, (j0 + c) * a.sb_stride, a.sb_type);
     }
     for (int r = 0; r < Rows; ++r) {
       for (int c = 0; c < Cols; ++c) {
@@ -325,10 +373,9 @@ struct GemvTile {
     const int groups = a.k / a.group_size;
     for (int r = 0; r < Rows; ++r) {
       for (int c = 0; c < Cols; ++c) {
-        const float bias_term = dot<V>(
-            a.biases + (j0 + c) * a.sb_stride,
-            a.x_group_sums + r * a.sums_stride,
-            groups);
+        const float bias_term =
+            StoredRow(a.biases, (j0 + c) * a.sb_stride, a.sb_type)
+                .template dot<V>(a.x_group_sums + r * a.sums_stride, groups);
         a.out[r * a.out_stride + j0 + c] = V::reduce(total[r][c]) + bias_term;
       }
     }
@@ -375,7 +422,7 @@ void natural_groups(
     }
     F scale[Cols];
     for (int c = 0; c < Cols; ++c) {
-      scale[c] = V::broadcast(t.scales[c] + v0 / a.group_size);
+      scale[c] = V::set1(t.scales[c].at(v0 / a.group_size));
     }
     t.apply_scales(g, scale);
   }
@@ -442,10 +489,10 @@ void word_major_blocks(
     }
     F scale[Cols];
     for (int c = 0; c < Cols; ++c) {
-      const float* s = t.scales[c] + (v0 >> group_shift);
-      scale[c] = groups_per_block > 1
-          ? V::gather_first(s, groups_per_block, lane_group)
-          : V::broadcast(s);
+      const int64_t g = v0 >> group_shift;
+      scale[c] = groups_per_block > 1 ? t.scales[c].template gather_first<V>(
+                                            g, groups_per_block, lane_group)
+                                      : V::set1(t.scales[c].at(g));
     }
     t.apply_scales(g, scale);
   }

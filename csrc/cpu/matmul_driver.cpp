@@ -151,18 +151,20 @@ class QuantizedWeights {
     thread_local std::vector<float> sb;
     thread_local std::vector<uint32_t> words;
     const int groups = k_ / group_size_;
-    // float32 scales and biases with contiguous rows (the usual layout) are
-    // read in place; others go to float32 first.
+    // Scales and biases with contiguous rows (the usual layout) are read in
+    // place, whatever their type; others go to float32 first.
     const MatrixView sv(scales_, batch), bv(biases_, batch);
-    const float* s;
-    const float* b;
+    const void* s;
+    const void* b;
     int64_t sb_stride;
-    if (type_ == FloatType::Float32 && sv.col_stride == 1 &&
-        bv.col_stride == 1 && sv.row_stride == bv.row_stride) {
-      s = static_cast<const float*>(sv.at(n0, 0));
-      b = static_cast<const float*>(bv.at(n0, 0));
+    FloatType sb_type = type_;
+    if (sv.col_stride == 1 && bv.col_stride == 1 &&
+        sv.row_stride == bv.row_stride) {
+      s = sv.at(n0, 0);
+      b = bv.at(n0, 0);
       sb_stride = sv.row_stride;
     } else {
+      sb_type = FloatType::Float32;
       float* converted = scratch(sb, 2 * static_cast<size_t>(columns) * groups);
       load_scales(
           batch,
@@ -189,6 +191,7 @@ class QuantizedWeights {
          s,
          b,
          sb_stride,
+         sb_type,
          columns,
          k_,
          group_size_,

@@ -36,8 +36,8 @@ namespace mx = mlx::core;
 // case), 32-row tasks took 3-15% longer than runs of 512 rows at 4096 x
 // 4096, 4 bits, on two cores: the kernels prefetch the rows after their
 // tile, which a short task hands to the other thread. A task calls the
-// kernel kGemvColumnsPerCall columns at a time, so that scales converted
-// to float32 for a call stay in L1.
+// kernel kGemvColumnsPerCall columns at a time, so that scales of an
+// unusual layout, converted to float32 for a call, stay in L1.
 inline constexpr int kGemvColumnsPerCall = 32;
 inline constexpr int kGemvTasksPerThread = 4;
 

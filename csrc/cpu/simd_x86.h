@@ -120,21 +120,40 @@ struct Vec256 {
   static F to_float(I v) {
     return _mm256_cvtepi32_ps(v);
   }
+  // Lane l = v[index[l]].
+  static F permute(F v, I index) {
+    return _mm256_permutevar8x32_ps(v, index);
+  }
   // p[index[l]] in lane l; reads only p[0 .. count).
   static F gather_first(const float* p, int count, I index) {
     const I lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const I loaded = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
-    return _mm256_permutevar8x32_ps(_mm256_maskload_ps(p, loaded), index);
+    return permute(_mm256_maskload_ps(p, loaded), index);
   }
 
+  // kLanes 16-bit values (float16 or bfloat16 bits).
+  using H = __m128i;
+  static H load_halves(const uint16_t* p) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  }
+  // The first `count` (even) of them; reads only those, zero past them.
+  static H load_first_halves(const uint16_t* p, int count) {
+    const __m128i words = _mm_setr_epi32(0, 1, 2, 3);
+    return _mm_maskload_epi32(
+        reinterpret_cast<const int*>(p),
+        _mm_cmpgt_epi32(_mm_set1_epi32(count / 2), words));
+  }
+  static F f16_to_float(H h) {
+    return _mm256_cvtph_ps(h);
+  }
+  static F bf16_to_float(H h) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
   static F load_f16(const uint16_t* p) {
-    return _mm256_cvtph_ps(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return f16_to_float(load_halves(p));
   }
   static F load_bf16(const uint16_t* p) {
-    const I wide = _mm256_cvtepu16_epi32(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    return bf16_to_float(load_halves(p));
   }
   // Round to nearest even, like MLX's float16 conversion.
   static void store_f16(uint16_t* p, F v) {
@@ -230,19 +249,33 @@ struct Vec512 {
   static F to_float(I v) {
     return _mm512_cvtepi32_ps(v);
   }
+  static F permute(F v, I index) {
+    return _mm512_permutexvar_ps(index, v);
+  }
   static F gather_first(const float* p, int count, I index) {
     const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
-    return _mm512_permutexvar_ps(index, _mm512_maskz_loadu_ps(mask, p));
+    return permute(_mm512_maskz_loadu_ps(mask, p), index);
   }
 
+  using H = __m256i;
+  static H load_halves(const uint16_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  static H load_first_halves(const uint16_t* p, int count) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+    return _mm256_maskz_loadu_epi16(mask, p);
+  }
+  static F f16_to_float(H h) {
+    return _mm512_cvtph_ps(h);
+  }
+  static F bf16_to_float(H h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
   static F load_f16(const uint16_t* p) {
-    return _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return f16_to_float(load_halves(p));
   }
   static F load_bf16(const uint16_t* p) {
-    const I wide = _mm512_cvtepu16_epi32(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+    return bf16_to_float(load_halves(p));
   }
   static void store_f16(uint16_t* p, F v) {
     _mm256_storeu_si256(

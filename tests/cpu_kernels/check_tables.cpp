@@ -158,35 +158,48 @@ void check_quantized(const Kernels& simd, const Kernels& ref) {
               arrange(x.data() + r * k, k, arranged.data() + r * k);
             }
           }
-          std::vector<float> a(rows * n), b(rows * n);
-          QuantizedGemvArgs args{
-              arranged.data(),
-              k,
-              rows,
-              sums.data(),
-              groups,
-              w.data(),
-              w_stride,
-              scales.data(),
-              biases.data(),
-              groups,
-              n,
-              k,
-              group_size,
-              a.data(),
-              n};
-          simd.quantized_gemv[bits](args);
-          args.x = x.data();
-          args.out = b.data();
-          ref.quantized_gemv[bits](args);
-          expect_close(
-              "quantized_gemv bits=" + std::to_string(bits) +
-                  " g=" + std::to_string(group_size) +
-                  " k=" + std::to_string(k) + " rows=" + std::to_string(rows),
-              a.data(),
-              b.data(),
-              a.size(),
-              1e-5);
+          // Scales and biases as stored: float32, or rounded to 16 bits
+          // (the kernels read those as they are).
+          for (FloatType sb_type : kTypes) {
+            const int size = float_type_size(sb_type);
+            std::vector<char> stored_s(scales.size() * size),
+                stored_b(biases.size() * size);
+            ref.from_float(
+                sb_type, scales.data(), nullptr, stored_s.data(), n * groups);
+            ref.from_float(
+                sb_type, biases.data(), nullptr, stored_b.data(), n * groups);
+            std::vector<float> a(rows * n), b(rows * n);
+            QuantizedGemvArgs args{
+                arranged.data(),
+                k,
+                rows,
+                sums.data(),
+                groups,
+                w.data(),
+                w_stride,
+                stored_s.data(),
+                stored_b.data(),
+                groups,
+                sb_type,
+                n,
+                k,
+                group_size,
+                a.data(),
+                n};
+            simd.quantized_gemv[bits](args);
+            args.x = x.data();
+            args.out = b.data();
+            ref.quantized_gemv[bits](args);
+            expect_close(
+                "quantized_gemv bits=" + std::to_string(bits) + " g=" +
+                    std::to_string(group_size) + " k=" + std::to_string(k) +
+                    " rows=" + std::to_string(rows) + " scales " +
+                    type_name(sb_type),
+                a.data(),
+                b.data(),
+                a.size(),
+                1e-5);
+          }
         }
         // Dequantizing a window of values [first, first + count).
         const int first = k > group_size ? group_size : 0;
