@@ -265,9 +265,10 @@ class QuantizedWeights {
       float* b) const {
     const MatrixView sv(scales_, batch), bv(biases_, batch);
     if (sv.col_stride == 1 && bv.col_stride == 1) {
-      // The usual layout: one conversion call per operand for all the rows
-      // (a call per row of 64 groups cost the float16/bfloat16 GEMV about a
-      // tenth of its time in call overhead).
+      // Contiguous rows (a GEMM's panels; a GEMV reads these in place
+      // unless the two row strides differ): one conversion call per operand
+      // for all the rows, since a call per row of 64 groups cost about a
+      // tenth of a float16/bfloat16 GEMV's time in call overhead.
       kernels_.to_float(
           type_, sv.at(r0, g0), sv.row_stride, count, groups, s, groups);
       kernels_.to_float(

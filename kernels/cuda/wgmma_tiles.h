@@ -30,7 +30,6 @@ inline constexpr int kWgmmaConsumerThreads = 256;
 // wgmma); narrow ones halve the block where wide blocks would not fill the
 // GPU (N = 4096 and M = 512: 64 wide blocks against 128 narrow ones).
 enum class WgmmaTile : int { Narrow = 0, Wide = 1 };
-inline constexpr int kWgmmaTiles = 2;
 
 constexpr int wgmma_block_n(WgmmaTile tile) {
   return tile == WgmmaTile::Wide ? 256 : 128;
