@@ -126,6 +126,19 @@ def test_quantized_not_transposed(isa, bits, dtype_name, seed):
             check_quantized(x, (wq, scales, biases), w_hat, False, g, bits, dtype, seed)
 
 
+@pytest.mark.parametrize("bits", [3, 4])
+def test_gemv_tiny_activations(isa, bits, seed):
+    """Activations of 1e-35, where the word-major layout's factors (down to
+    2^-28) would push x into subnormals: the driver scales such rows up by
+    a power of two and the results back, so they keep float32's precision
+    (3 bits, unpacked the natural way, for comparison)."""
+    g, k = 64, 512
+    wq, scales, biases, w_hat = random_quantized((RAGGED_N, k), g, bits, mx.float32)
+    for m in (1, GEMV_MAX_ROWS):
+        x = 1e-35 * mx.random.normal((m, k))
+        check_quantized(x, (wq, scales, biases), w_hat, True, g, bits, mx.float32, seed)
+
+
 @pytest.mark.parametrize("transpose", [True, False])
 def test_quantized_deeper_than_a_depth_block(isa, transpose, seed):
     """K past CPU_DEPTH_BLOCK: the GEMM accumulates over depth blocks."""

@@ -3,6 +3,7 @@
 #include "csrc/cpu/matmul_driver.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -33,6 +34,45 @@ E* scratch(std::vector<E>& buffer, size_t size) {
     buffer.resize(size);
   }
   return buffer.data();
+}
+
+// Largest |x[i]|, i < n; NaN if any is NaN (then nothing is scaled). Eight
+// running maxima, so that the compiler vectorises it without reassociating
+// anything.
+float largest_magnitude(const float* x, int64_t n) {
+  float lanes[8] = {};
+  bool nan = false;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) {
+      const float a = std::fabs(x[i + l]);
+      nan |= a != a;
+      lanes[l] = a > lanes[l] ? a : lanes[l];
+    }
+  }
+  for (; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    nan |= a != a;
+    lanes[0] = a > lanes[0] ? a : lanes[0];
+  }
+  float largest = 0.0f;
+  for (float l : lanes) {
+    largest = l > largest ? l : largest;
+  }
+  return nan ? NAN : largest;
+}
+
+// sum of x[i], i < n (a group: a multiple of 8), in eight running sums: a
+// single chain of dependent adds cost the GEMV 2 us of its 4096 values.
+float sum_of(const float* x, int n) {
+  float lanes[8] = {};
+  for (int i = 0; i < n; i += 8) {
+    for (int l = 0; l < 8; ++l) {
+      lanes[l] += x[i + l];
+    }
+  }
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+      ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
 // dst[i] = float(src[i * stride]) for i < n; src points at element 0.
@@ -84,7 +124,9 @@ struct MatrixView {
 // ----------------------------- weight sources -----------------------------
 //
 // What the schedules need from the weights, whatever their storage:
-//   prepare_gemv(x, rows)   once per GEMV, with the float32 rows of x;
+//   prepare_gemv(x, rows)   once per GEMV, with the float32 rows of x
+//                           (which it may scale); returns the factor the
+//                           results take;
 //   gemv(batch, x, rows, n0, columns, out, out_stride)
 //                           out[r, j] = sum_k x[r, k] W[n0 + j, k];
 //   pack(batch, n0, columns, k0, depth, panel)
@@ -114,17 +156,30 @@ class QuantizedWeights {
         words_per_row_(static_cast<int>(w_.shape(-1))) {}
 
   // The group sums of x and, if the kernel wants one, its layout of x.
-  void prepare_gemv(const float* x, int rows) {
+  // Activations whose largest
+  // magnitude is below kTinyActivation are first scaled up by a power of
+  // two, in place (x is the schedule's own float32 copy); the results then
+  // take the returned factor, which undoes it exactly. The word-major
+  // kernels multiply x by up to 2^-28 (kernels_x86.h): below 2^-96 x
+  // would lose bits as a subnormal.
+  float prepare_gemv(float* x, int rows) {
+    const int64_t size = static_cast<int64_t>(rows) * k_;
+    const float largest = largest_magnitude(x, size);
+    float out_factor = 1.0f;
+    if (largest > 0.0f && largest < kTinyActivation) {
+      const int exponent = -std::ilogb(largest);
+      const float up = std::ldexp(1.0f, exponent);
+      for (int64_t i = 0; i < size; ++i) {
+        x[i] *= up;
+      }
+      out_factor = std::ldexp(1.0f, -exponent);
+    }
     const int groups = k_ / group_size_;
     float* sums = scratch(group_sums_, static_cast<size_t>(rows) * groups);
     for (int r = 0; r < rows; ++r) {
       for (int g = 0; g < groups; ++g) {
-        const float* xg = x + static_cast<int64_t>(r) * k_ + g * group_size_;
-        float sum = 0;
-        for (int i = 0; i < group_size_; ++i) {
-          sum += xg[i];
-        }
-        sums[r * groups + g] = sum;
+        sums[r * groups + g] = sum_of(
+            x + static_cast<int64_t>(r) * k_ + g * group_size_, group_size_);
       }
     }
     gemv_x_ = x;
@@ -138,6 +193,7 @@ class QuantizedWeights {
       }
       gemv_x_ = arranged;
     }
+    return out_factor;
   }
 
   void gemv(
@@ -349,7 +405,9 @@ class DenseWeights {
         transpose_(transpose),
         k_(k) {}
 
-  void prepare_gemv(const float*, int) {}
+  float prepare_gemv(float*, int) {
+    return 1.0f;
+  }
 
   void gemv(
       int64_t batch,
@@ -540,7 +598,7 @@ void gemv_schedule(
   thread_local std::vector<float> x_buffer;
   float* x = scratch(x_buffer, static_cast<size_t>(rows) * shape.k);
   io.load_x(first_row, rows, shape.k, x);
-  weights.prepare_gemv(x, rows);
+  const float out_factor = weights.prepare_gemv(x, rows);
   const int per_task = gemv_columns_per_task(shape.n, concurrency());
   const int64_t tasks = (shape.n + per_task - 1) / per_task;
   parallel_for(tasks, [&](int64_t t) {
@@ -557,6 +615,11 @@ void gemv_schedule(
           std::min(kGemvColumnsPerCall, columns - j),
           acc + j,
           columns);
+    }
+    if (out_factor != 1.0f) {
+      for (int64_t i = 0; i < static_cast<int64_t>(rows) * columns; ++i) {
+        acc[i] *= out_factor;
+      }
     }
     for (int r = 0; r < rows; ++r) {
       io.store(first_row + r, n0, columns, acc + r * columns);

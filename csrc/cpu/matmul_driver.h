@@ -6,7 +6,8 @@
 // Two schedules, both over all cores (thread_pool.h):
 //
 //   GEMV, x @ W.T with at most kGemvMaxRows rows of x per weight matrix:
-//     the rows of x go to float32 once; threads take kGemvTasksPerThread
+//     the rows of x go to float32 once (very small ones scaled up by a
+//     power of two, kTinyActivation); threads take kGemvTasksPerThread
 //     runs of consecutive output columns each (gemv_columns_per_task) and
 //     stream their weight rows, kGemvColumnsPerCall at a time, through the
 //     matrix-vector kernel, which reads each weight once.
@@ -45,6 +46,11 @@ inline constexpr int kGemvTasksPerThread = 4;
 // split into kGemvTasksPerThread runs a thread, rounded up to a multiple
 // of kGemvColumnsPerCall (and at least that).
 int gemv_columns_per_task(int n, int threads);
+
+// Rows of x whose largest magnitude is below this go to the quantized GEMV
+// scaled up by a power of two (undone exactly on the results): the kernels
+// keep every bit only for x of ordinary magnitude (matmul_driver.cpp).
+inline constexpr float kTinyActivation = 0x1p-40f;
 
 // A multiple of kMicroRows.
 inline constexpr int kRowBlock = 96;
