@@ -236,6 +236,8 @@ NB_MODULE(_ext, m) {
   m.attr("CPU_MICRO_ROWS") = mlx_qmm::cpu::kMicroRows;
   m.attr("CPU_GEMV_MAX_ROWS") = mlx_qmm::cpu::kGemvMaxRows;
   m.attr("CPU_GEMV_COLUMNS_PER_CALL") = mlx_qmm::cpu::kGemvColumnsPerCall;
+  m.attr("CPU_SPLIT_BLOCK_VALUES") = mlx_qmm::cpu::kSplitBlockValues;
+  m.attr("CPU_SPLIT_LANE_VALUES") = mlx_qmm::cpu::kSplitLaneValues;
   m.def(
       "cpu_gemv_columns_per_task",
       &mlx_qmm::cpu::gemv_columns_per_task,

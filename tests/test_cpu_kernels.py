@@ -81,6 +81,22 @@ def isa(request, monkeypatch) -> str:
     return level
 
 
+# The AVX-512 VNNI level is the AVX-512 table with the 4-bit GEMV for one
+# row of x on int8 dot products (x split into int8 pieces); its own tests
+# below cover that path, and every other kernel is the avx512 level's.
+SPLIT_LEVEL = "avx512_vnni"
+SPLIT_BLOCK = EXT.CPU_SPLIT_BLOCK_VALUES
+SPLIT_LANE = EXT.CPU_SPLIT_LANE_VALUES
+
+
+@pytest.fixture
+def split_isa(monkeypatch) -> str:
+    if SPLIT_LEVEL not in ISAS:
+        pytest.skip(f"this CPU or build cannot run the {SPLIT_LEVEL} kernels ({ISAS})")
+    monkeypatch.setenv("MLX_QMM_CPU_ISA", SPLIT_LEVEL)
+    return SPLIT_LEVEL
+
+
 def check_quantized(x, w_q, w_hat, transpose, g, bits, dtype, seed, bias=None):
     wq, scales, biases = w_q
     out = evaluate_poisoned(
@@ -137,6 +153,59 @@ def test_gemv_tiny_activations(isa, bits, seed):
     for m in (1, GEMV_MAX_ROWS):
         x = 1e-35 * mx.random.normal((m, k))
         check_quantized(x, (wq, scales, biases), w_hat, True, g, bits, mx.float32, seed)
+
+
+@pytest.mark.parametrize("g", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_gemv_on_int8_pieces(split_isa, dtype_name, g, seed):
+    """One row of x, 4 bits, K whole blocks (one, three, 4096 values): x
+    in three int8 pieces for float32 and two for float16 and bfloat16; each
+    block takes 4, 2 or 1 groups' scales; N leaves a partial tile of 4 rows,
+    and at 4101 its tasks are long enough to be read as streams on up to 8
+    threads. x has a lane of zeros and an outlier 1000 times its lane's
+    others; a batch of weights takes one row of x per matrix."""
+    dtype = DTYPES[dtype_name]
+    for n, k in (
+        (RAGGED_N, SPLIT_BLOCK),
+        (RAGGED_N, 3 * SPLIT_BLOCK),
+        (RAGGED_N, 4096),
+        (4101, 256),
+    ):
+        wq, scales, biases, w_hat = random_quantized((n, k), g, 4, dtype)
+        bias = mx.random.normal((n,)).astype(dtype)
+        x = mx.random.normal((1, k))
+        x[:, SPLIT_LANE : 2 * SPLIT_LANE] = 0
+        x[:, k - 3] = 1000 * x[:, k - 3]
+        x = x.astype(dtype)
+        for b in (None, bias):
+            check_quantized(x, (wq, scales, biases), w_hat, True, g, 4, dtype, seed, b)
+    wq, scales, biases, w_hat = random_quantized((3, 40, 256), g, 4, dtype)
+    x = mx.random.normal((3, 1, 256)).astype(dtype)
+    check_quantized(x, (wq, scales, biases), w_hat, True, g, 4, dtype, seed)
+
+
+def test_gemv_on_int8_pieces_declined(split_isa, seed):
+    """x that int8 pieces cannot carry goes to the float kernel: K not whole
+    blocks, and non-finite values (every output then not finite, as the
+    reference's). Activations of 1e-35 (scaled up by the driver first, for
+    either kernel) keep float32's precision."""
+    g = 64
+    for k, scale in (
+        (SPLIT_BLOCK + g, 1.0),
+        (2 * SPLIT_BLOCK, 1e-35),
+        (SPLIT_BLOCK + g, 1e-35),
+    ):
+        wq, scales, biases, w_hat = random_quantized((RAGGED_N, k), g, 4, mx.float32)
+        x = scale * mx.random.normal((1, k))
+        check_quantized(x, (wq, scales, biases), w_hat, True, g, 4, mx.float32, seed)
+    wq, scales, biases, w_hat = random_quantized((RAGGED_N, 256), g, 4, mx.float32)
+    for bad in (float("inf"), float("nan")):
+        x = mx.random.normal((1, 256))
+        x[:, 100] = bad
+        out = evaluate_poisoned(mlx_qmm.quantized_matmul(x, wq, scales, biases))
+        ref = reference_qmm(x, w_hat, True)
+        assert not mx.isfinite(ref).any().item()
+        assert not mx.isfinite(out).any().item(), bad
 
 
 @pytest.mark.parametrize("transpose", [True, False])
@@ -241,6 +310,10 @@ def test_isa_levels_reported():
         assert ("avx512" in ISAS) == has_avx512
         if has_avx512:
             assert ISAS.index("avx512") < ISAS.index("avx2")
+        has_vnni = has_avx512 and "avx512_vnni" in flags
+        assert (SPLIT_LEVEL in ISAS) == has_vnni
+        if has_vnni:
+            assert ISAS.index(SPLIT_LEVEL) < ISAS.index("avx512")
     if "MLX_QMM_CPU_ISA" not in os.environ:
         assert mlx_qmm.backend_info()["cpu_isa"] == ISAS[0]
 

@@ -1,6 +1,7 @@
 """Each SIMD table of the CPU kernels against the scalar one, function by
 function, outside MLX (tests/cpu_kernels/check_tables.cpp): natively for
-this machine's tables (AVX2, and AVX-512 where the CPU has it), and the
+this machine's tables (AVX2, and AVX-512 and AVX-512 VNNI where the CPU
+has them), and the
 arm64 NEON table under qemu-aarch64, since no
 arm64 machine runs our CI. The arm64 check needs a cross compiler and qemu
 (Debian: apt-get install g++-aarch64-linux-gnu qemu-user) and is skipped,
@@ -37,12 +38,22 @@ ISA_FLAGS = {
         "-mfma",
         "-mf16c",
     ],
+    "kernels_avx512_vnni": [
+        "-mavx512f",
+        "-mavx512bw",
+        "-mavx512dq",
+        "-mavx512vl",
+        "-mavx512vnni",
+        "-mfma",
+        "-mf16c",
+    ],
 }
 
 
 def build_and_run(cxx: str, target_flags: list[str], tmp: Path, runner=()):
-    """Compile the checker with the four tables (the AVX2 and AVX-512 files
-    alone with their instruction-set flags, as CMake does) and run it."""
+    """Compile the checker with the five tables (the AVX2, AVX-512 and
+    AVX-512 VNNI files alone with their instruction-set flags, as CMake
+    does) and run it."""
     common = ["-O2", "-std=c++20", f"-I{ROOT}", f"-I{MLX_INCLUDE}", *target_flags]
     x86 = not runner and platform.machine() in ("x86_64", "AMD64")
     objects = []
@@ -52,6 +63,7 @@ def build_and_run(cxx: str, target_flags: list[str], tmp: Path, runner=()):
         "kernels_neon",
         "kernels_avx2",
         "kernels_avx512",
+        "kernels_avx512_vnni",
     ):
         path = CHECK if source == "check" else KERNELS / f"{source}.cpp"
         # On other targets the x86 files compile to stubs.

@@ -35,9 +35,23 @@ bool cpu_runs_avx512() {
 #endif
 }
 
+bool cpu_runs_avx512_vnni() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool supported =
+      cpu_runs_avx512() && __builtin_cpu_supports("avx512vnni");
+  return supported;
+#else
+  return false;
+#endif
+}
+
 // Every arm64 CPU has NEON (Advanced SIMD is mandatory in ARMv8-A).
 std::vector<const Kernels*> runnable_tables() {
   std::vector<const Kernels*> tables;
+  if (const Kernels* vnni = avx512_vnni_kernels();
+      vnni && cpu_runs_avx512_vnni()) {
+    tables.push_back(vnni);
+  }
   if (const Kernels* avx512 = avx512_kernels(); avx512 && cpu_runs_avx512()) {
     tables.push_back(avx512);
   }

@@ -4,7 +4,8 @@
 // fastest one that this build and this CPU support, unless the environment
 // variable MLX_QMM_CPU_ISA names another: "scalar" (portable C++, any CPU),
 // "avx2" (x86-64 with AVX2, FMA and F16C), "avx512" (x86-64 with AVX-512 F,
-// BW, DQ and VL) or "neon" (arm64). The variable is read at every
+// BW, DQ and VL), "avx512_vnni" (the same with VNNI: the 4-bit
+// matrix-vector product on int8 dot products) or "neon" (arm64). The variable is read at every
 // evaluation, so a test or a benchmark can switch levels in one process.
 
 #pragma once

@@ -64,7 +64,35 @@ struct QuantizedGemvArgs {
   int group_size;
   float* out;
   int64_t out_stride;
+  // One row of x as int8 pieces (Kernels::split_x), or null. Where a table
+  // has split_x[bits], its quantized_gemv[bits] reads x from these instead
+  // of `x` when rows is 1.
+  const int8_t* x_pieces = nullptr;
+  int x_piece_count = 0;
 };
+
+// x split into int8 pieces for dot-product GEMVs (kernels_avx512_vnni.cpp
+// explains the form): x * e = p0 + p1 / kSplitPieceBase + ..., per lane of
+// kSplitLaneValues values with its own e, in blocks of kSplitBlockValues
+// values (one 64-byte load of a 4-bit weight row). Three pieces carry
+// float32's precision; two, that of float16 and bfloat16.
+inline constexpr int kSplitBlockValues = 128;
+inline constexpr int kSplitLaneValues = 8;
+inline constexpr int kMaxSplitPieces = 3;
+inline constexpr float kSplitPieceBase = 254.0f;
+// The dot-product GEMV's tiles of kSplitTileRows weight rows read a call's
+// rows as kSplitTileRows streams when each gets at least
+// kSplitMinStreamRows rows (kernels_avx512_vnni.cpp).
+inline constexpr int kSplitTileRows = 4;
+inline constexpr int kSplitMinStreamRows = 32;
+
+// Bytes of split x for `values` values (a multiple of kSplitBlockValues):
+// per block, the pieces (one byte a value each) and each lane's factor per
+// piece (a float).
+inline constexpr int64_t split_x_bytes(int64_t values, int pieces) {
+  return values / kSplitBlockValues * pieces *
+      (kSplitBlockValues + kSplitBlockValues / kSplitLaneValues * 4);
+}
 
 // out[r * out_stride + i] = s[r, g] * q[r, first + i] + b[r, g] for
 // r < rows, i < count, with g = (first + i) / group_size - first /
@@ -163,6 +191,16 @@ struct Kernels {
   // level issues, and returns the floating-point operations done: the
   // compute ceiling the benchmark holds our times against.
   double (*fma_peak)(int64_t iterations);
+
+  // Writes one row of x (k values) as `pieces` int8 pieces, in
+  // split_x_bytes(k, pieces) bytes at out, for quantized_gemv[bits] to read
+  // through QuantizedGemvArgs::x_pieces. Returns false, having written
+  // anything, where x cannot be split within its precision: k not a
+  // multiple of kSplitBlockValues, a value that is not finite, or x's
+  // largest magnitude below 2^-40 (lanes below 2^-100 of a larger x are
+  // written as zeros); then the GEMV takes x as it is. Null for most
+  // levels and bits.
+  bool (*split_x[9])(const float* x, int k, int pieces, void* out) = {};
 };
 
 // The tables; null where this build or machine has no such level (isa.cpp
@@ -170,6 +208,7 @@ struct Kernels {
 const Kernels& scalar_kernels();
 const Kernels* avx2_kernels();
 const Kernels* avx512_kernels();
+const Kernels* avx512_vnni_kernels();
 const Kernels* neon_kernels();
 
 } // namespace mlx_qmm::cpu

@@ -626,7 +626,9 @@ void dequantize_panel(const DequantizeArgs& a) {
   }
 }
 
-void transpose_panel(
+// inline: kernels_avx512_vnni.cpp includes this header for a few helpers
+// and takes its table's transpose_panel from kernels_avx512.cpp.
+inline void transpose_panel(
     const float* src,
     int64_t src_stride,
     int rows,

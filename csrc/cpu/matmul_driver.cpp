@@ -149,19 +149,20 @@ class QuantizedWeights {
         scales_(inputs[2]),
         biases_(inputs[3]),
         type_(float_type(inputs[2].dtype())),
+        x_type_(float_type(inputs[0].dtype())),
         group_size_(group_size),
         bits_(bits),
         transpose_(transpose),
         k_(k),
         words_per_row_(static_cast<int>(w_.shape(-1))) {}
 
-  // The group sums of x and, if the kernel wants one, its layout of x.
-  // Activations whose largest
+  // The group sums of x and, if the kernel wants one, its layout of x
+  // (int8 pieces, or floats rearranged). Activations whose largest
   // magnitude is below kTinyActivation are first scaled up by a power of
   // two, in place (x is the schedule's own float32 copy); the results then
   // take the returned factor, which undoes it exactly. The word-major
-  // kernels multiply x by up to 2^-28 (kernels_x86.h): below 2^-96 x
-  // would lose bits as a subnormal.
+  // kernels multiply x by up to 2^-28 (kernels_x86.h) and the int8 pieces
+  // divide by the largest value: below 2^-96 or so either would lose bits.
   float prepare_gemv(float* x, int rows) {
     const int64_t size = static_cast<int64_t>(rows) * k_;
     const float largest = largest_magnitude(x, size);
@@ -183,6 +184,17 @@ class QuantizedWeights {
       }
     }
     gemv_x_ = x;
+    x_pieces_ = nullptr;
+    if (auto split = kernels_.split_x[bits_]; split && rows == 1) {
+      // float16 and bfloat16 x carry at most 11 bits: two pieces hold them
+      // (kernels_avx512_vnni.cpp).
+      piece_count_ = x_type_ == FloatType::Float32 ? kMaxSplitPieces : 2;
+      int8_t* pieces = scratch(split_x_, split_x_bytes(k_, piece_count_));
+      if (split(x, k_, piece_count_, pieces)) {
+        x_pieces_ = pieces;
+        return out_factor;
+      }
+    }
     if (auto arrange = kernels_.arrange_gemv_x[bits_]) {
       float* arranged = scratch(arranged_x_, static_cast<size_t>(rows) * k_);
       for (int r = 0; r < rows; ++r) {
@@ -196,9 +208,35 @@ class QuantizedWeights {
     return out_factor;
   }
 
+  // One call of the kernel for the whole run of columns when it reads the
+  // weights, scales and biases in place (the usual layout; the dot-product
+  // GEMV reads a long run as streams, kernels_avx512_vnni.cpp); otherwise
+  // kGemvColumnsPerCall at a time, converted first.
   void gemv(
       int64_t batch,
       const float* /* x: prepare_gemv's */,
+      int rows,
+      int n0,
+      int columns,
+      float* out,
+      int64_t out_stride) const {
+    const MatrixView sv(scales_, batch), bv(biases_, batch);
+    const bool in_place = sv.col_stride == 1 && bv.col_stride == 1 &&
+        sv.row_stride == bv.row_stride && MatrixView(w_, batch).col_stride == 1;
+    const int per_call = in_place ? columns : kGemvColumnsPerCall;
+    for (int j = 0; j < columns; j += per_call) {
+      gemv_call(
+          batch,
+          rows,
+          n0 + j,
+          std::min(per_call, columns - j),
+          out + j,
+          out_stride);
+    }
+  }
+
+  void gemv_call(
+      int64_t batch,
       int rows,
       int n0,
       int columns,
@@ -252,7 +290,9 @@ class QuantizedWeights {
          k_,
          group_size_,
          out,
-         out_stride});
+         out_stride,
+         x_pieces_,
+         piece_count_});
   }
 
   void pack(int64_t batch, int n0, int columns, int k0, int depth, float* panel)
@@ -380,6 +420,7 @@ class QuantizedWeights {
   const mx::array& scales_;
   const mx::array& biases_;
   FloatType type_;
+  FloatType x_type_;
   int group_size_;
   int bits_;
   bool transpose_;
@@ -388,6 +429,9 @@ class QuantizedWeights {
   std::vector<float> group_sums_; // [rows][groups] of the current GEMV
   std::vector<float> arranged_x_;
   const float* gemv_x_ = nullptr; // x as the GEMV kernel reads it
+  std::vector<int8_t> split_x_;
+  const int8_t* x_pieces_ = nullptr; // or x in int8 pieces (rows 1)
+  int piece_count_ = 0;
 };
 
 // Dense W, read through its strides (transposed, sliced and broadcast
@@ -606,16 +650,7 @@ void gemv_schedule(
     const int n0 = static_cast<int>(t) * per_task;
     const int columns = std::min(per_task, shape.n - n0);
     float* acc = scratch(acc_buffer, static_cast<size_t>(rows) * columns);
-    for (int j = 0; j < columns; j += kGemvColumnsPerCall) {
-      weights.gemv(
-          batch,
-          x,
-          rows,
-          n0 + j,
-          std::min(kGemvColumnsPerCall, columns - j),
-          acc + j,
-          columns);
-    }
+    weights.gemv(batch, x, rows, n0, columns, acc, columns);
     if (out_factor != 1.0f) {
       for (int64_t i = 0; i < static_cast<int64_t>(rows) * columns; ++i) {
         acc[i] *= out_factor;

@@ -9,8 +9,8 @@
 //     the rows of x go to float32 once (very small ones scaled up by a
 //     power of two, kTinyActivation); threads take kGemvTasksPerThread
 //     runs of consecutive output columns each (gemv_columns_per_task) and
-//     stream their weight rows, kGemvColumnsPerCall at a time, through the
-//     matrix-vector kernel, which reads each weight once.
+//     stream their weight rows through the matrix-vector kernel, which
+//     reads each weight once.
 //
 //   GEMM, everything else: rows of x go to float32 in blocks of kRowBlock
 //     (a block stays in the core's L2 across panels); threads take panels
@@ -37,8 +37,9 @@ namespace mx = mlx::core;
 // case), 32-row tasks took 3-15% longer than runs of 512 rows at 4096 x
 // 4096, 4 bits, on two cores: the kernels prefetch the rows after their
 // tile, which a short task hands to the other thread. A task calls the
-// kernel kGemvColumnsPerCall columns at a time, so that scales of an
-// unusual layout, converted to float32 for a call, stay in L1.
+// kernel once for all its columns, or, where the weights or their scales
+// must be converted first (an unusual layout), kGemvColumnsPerCall columns
+// at a time, so that the converted ones stay in L1.
 inline constexpr int kGemvColumnsPerCall = 32;
 inline constexpr int kGemvTasksPerThread = 4;
 

@@ -313,6 +313,118 @@ void check_dense(const Kernels& simd, const Kernels& ref) {
   }
 }
 
+// The dot-product GEMV of tables with split_x[bits] (AVX-512 VNNI): one
+// row of x as int8 pieces, against the scalar GEMV on x itself, with the
+// error the pieces allow (kernels_avx512_vnni.cpp: about 2^-24 of each
+// lane's largest value for three pieces, 2^-16 for two). x has a lane of
+// zeros, a lane of 1e-35 (written as zeros) and one lane with an outlier
+// 10^4 times its neighbours, whose small values the pieces carry at the
+// lane's resolution. And split_x must refuse what it cannot carry.
+void check_split_gemv(const Kernels& simd, const Kernels& ref) {
+  for (int bits : kBits) {
+    const auto split = simd.split_x[bits];
+    if (!split) {
+      continue;
+    }
+    for (int group_size : {32, 64, 128}) {
+      // n: a tile of 4 rows and 3 more; four streams of the fewest rows
+      // that make streams, and 3 more.
+      for (int k : {kSplitBlockValues, 3 * kSplitBlockValues, 4096}) {
+        const int n = k == 4096 ? kSplitTileRows * kSplitMinStreamRows + 3
+                                : kSplitTileRows + 3;
+        const int groups = k / group_size;
+        const int64_t w_stride = k * bits / 32 + 16; // padded rows
+        auto w = words(n * w_stride);
+        auto scales = normal(n * groups), biases = normal(n * groups);
+        auto x = normal(k);
+        for (int i = 0; i < kSplitLaneValues; ++i) {
+          x[kSplitLaneValues + i] = 0.0f;
+          x[3 * kSplitLaneValues + i] = 1e-35f;
+        }
+        x[k - 3] *= 1e4f;
+        std::vector<float> sums(groups, 0.0f);
+        for (int i = 0; i < k; ++i) {
+          sums[i / group_size] += x[i];
+        }
+        for (int pieces : {2, 3}) {
+          std::vector<int8_t> split_x(split_x_bytes(k, pieces));
+          ++checks;
+          if (!split(x.data(), k, pieces, split_x.data())) {
+            ++failures;
+            std::printf("FAIL split_x k=%d pieces=%d refused\n", k, pieces);
+            continue;
+          }
+          for (FloatType sb_type : kTypes) {
+            const int size = float_type_size(sb_type);
+            std::vector<char> stored_s(scales.size() * size),
+                stored_b(biases.size() * size);
+            ref.from_float(
+                sb_type, scales.data(), nullptr, stored_s.data(), n * groups);
+            ref.from_float(
+                sb_type, biases.data(), nullptr, stored_b.data(), n * groups);
+            std::vector<float> a(n, NAN), b(n, NAN);
+            QuantizedGemvArgs args{
+                x.data(),
+                k,
+                1,
+                sums.data(),
+                groups,
+                w.data(),
+                w_stride,
+                stored_s.data(),
+                stored_b.data(),
+                groups,
+                sb_type,
+                n,
+                k,
+                group_size,
+                b.data(),
+                n};
+            ref.quantized_gemv[bits](args);
+            args.out = a.data();
+            args.x_pieces = split_x.data();
+            args.x_piece_count = pieces;
+            simd.quantized_gemv[bits](args);
+            expect_close(
+                "split gemv bits=" + std::to_string(bits) + " g=" +
+                    std::to_string(group_size) + " k=" + std::to_string(k) +
+                    " pieces=" + std::to_string(pieces) + " scales " +
+                    type_name(sb_type),
+                a.data(),
+                b.data(),
+                a.size(),
+                pieces == 3 ? 1e-6 : 1e-4);
+          }
+        }
+      }
+    }
+    // What split_x must refuse: k past whole blocks, values that are not
+    // finite, x whose largest magnitude is below 2^-40.
+    const int k = 2 * kSplitBlockValues;
+    std::vector<int8_t> out(split_x_bytes(k, kMaxSplitPieces));
+    auto x = normal(k);
+    auto refuses =
+        [&](const std::string& what, const std::vector<float>& v, int length) {
+          ++checks;
+          if (split(v.data(), length, kMaxSplitPieces, out.data())) {
+            ++failures;
+            std::printf("FAIL split_x accepted %s\n", what.c_str());
+          }
+        };
+    refuses("k = 1.5 blocks", x, k - kSplitBlockValues / 2);
+    for (float bad : {NAN, INFINITY, -INFINITY}) {
+      auto v = x;
+      v[k - 1] = bad;
+      refuses("a non-finite value " + std::to_string(bad), v, k);
+    }
+    auto tiny = x;
+    for (auto& v : tiny) {
+      v *= 1e-20f;
+    }
+    refuses("x of 1e-20", tiny, k);
+  }
+}
+
 // The SIMD tables built in and runnable here (the library's isa.cpp asks
 // the same questions).
 std::vector<const Kernels*> simd_tables() {
@@ -331,6 +443,9 @@ std::vector<const Kernels*> simd_tables() {
       __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl")) {
     tables.push_back(avx512_kernels());
+    if (avx512_vnni_kernels() && __builtin_cpu_supports("avx512vnni")) {
+      tables.push_back(avx512_vnni_kernels());
+    }
   }
 #endif
   return tables;
@@ -351,6 +466,7 @@ int main() {
     failures = 0;
     check_conversions(*simd, ref);
     check_quantized(*simd, ref);
+    check_split_gemv(*simd, ref);
     check_dense(*simd, ref);
     std::printf(
         "%s against scalar: %d checks, %d failures\n",
