@@ -19,6 +19,7 @@ import sys
 
 import mlx.core as mx
 import mlx_qmm
+import numpy as np
 import pytest
 from conftest import (
     CPU_PANEL_COLUMNS,
@@ -147,12 +148,26 @@ def test_gemv_tiny_activations(isa, bits, seed):
     """Activations of 1e-35, where the word-major layout's factors (down to
     2^-28) would push x into subnormals: the driver scales such rows up by
     a power of two and the results back, so they keep float32's precision
-    (3 bits, unpacked the natural way, for comparison)."""
+    (3 bits, unpacked the natural way, for comparison). Subnormal
+    activations too (scaled by up to 2^149, past float's range as one
+    factor): against a float64 reference, within the float32 subnormal
+    grid that the results themselves fall on."""
     g, k = 64, 512
     wq, scales, biases, w_hat = random_quantized((RAGGED_N, k), g, bits, mx.float32)
     for m in (1, GEMV_MAX_ROWS):
         x = 1e-35 * mx.random.normal((m, k))
         check_quantized(x, (wq, scales, biases), w_hat, True, g, bits, mx.float32, seed)
+        x = 1e-43 * mx.random.normal((m, k))
+        out = evaluate_poisoned(
+            mlx_qmm.quantized_matmul(x, wq, scales, biases, True, g, bits)
+        )
+        xd = np.array(x, dtype=np.float64)
+        ref = xd @ np.array(w_hat, dtype=np.float64).T
+        got = np.array(out, dtype=np.float64)
+        assert np.all(np.isfinite(got))
+        grid = 2.0**-149  # the spacing of float32 subnormals
+        err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+        assert err <= 1e-5 + grid * np.sqrt(ref.size) / np.linalg.norm(ref), err
 
 
 @pytest.mark.parametrize("g", [32, 64, 128])

@@ -317,7 +317,14 @@ void split_gemv_pieces(const QuantizedGemvArgs& a) {
 }
 
 void quantized_gemv_4bit(const QuantizedGemvArgs& a) {
-  if (a.x_pieces == nullptr || a.rows != 1) {
+  // Groups of 32, 64 or 128 values (all that ops.cpp accepts): a block
+  // holds 4, 2 or 1 of them (split_gemv_typed).
+  const int per_block =
+      a.group_size > 0 && kSplitBlockValues % a.group_size == 0
+      ? kSplitBlockValues / a.group_size
+      : 0;
+  const bool whole_groups = per_block == 1 || per_block == 2 || per_block == 4;
+  if (a.x_pieces == nullptr || a.rows != 1 || !whole_groups) {
     return avx512_kernels()->quantized_gemv[kSplitBits](a);
   }
   if (a.x_piece_count == 2) {

@@ -125,8 +125,8 @@ struct MatrixView {
 //
 // What the schedules need from the weights, whatever their storage:
 //   prepare_gemv(x, rows)   once per GEMV, with the float32 rows of x
-//                           (which it may scale); returns the factor the
-//                           results take;
+//                           (which it may scale by 2^e); returns e, the
+//                           results to take 2^-e;
 //   gemv(batch, x, rows, n0, columns, out, out_stride)
 //                           out[r, j] = sum_k x[r, k] W[n0 + j, k];
 //   pack(batch, n0, columns, k0, depth, panel)
@@ -158,22 +158,22 @@ class QuantizedWeights {
 
   // The group sums of x and, if the kernel wants one, its layout of x
   // (int8 pieces, or floats rearranged). Activations whose largest
-  // magnitude is below kTinyActivation are first scaled up by a power of
-  // two, in place (x is the schedule's own float32 copy); the results then
-  // take the returned factor, which undoes it exactly. The word-major
-  // kernels multiply x by up to 2^-28 (kernels_x86.h) and the int8 pieces
-  // divide by the largest value: below 2^-96 or so either would lose bits.
-  float prepare_gemv(float* x, int rows) {
+  // magnitude is below kTinyActivation are first scaled up by 2^e, in place
+  // (x is the schedule's own float32 copy); e is returned, and the results
+  // take 2^-e, which undoes it exactly. The word-major kernels multiply x
+  // by up to 2^-28 (kernels_x86.h) and the int8 pieces divide by the
+  // largest value: below 2^-96 or so either would lose bits.
+  int prepare_gemv(float* x, int rows) {
     const int64_t size = static_cast<int64_t>(rows) * k_;
     const float largest = largest_magnitude(x, size);
-    float out_factor = 1.0f;
+    int exponent = 0;
     if (largest > 0.0f && largest < kTinyActivation) {
-      const int exponent = -std::ilogb(largest);
-      const float up = std::ldexp(1.0f, exponent);
+      // Up to 2^149 for the smallest subnormal: past float's range as a
+      // factor, so each value's exponent moves instead (exact).
+      exponent = -std::ilogb(largest);
       for (int64_t i = 0; i < size; ++i) {
-        x[i] *= up;
+        x[i] = std::ldexp(x[i], exponent);
       }
-      out_factor = std::ldexp(1.0f, -exponent);
     }
     const int groups = k_ / group_size_;
     float* sums = scratch(group_sums_, static_cast<size_t>(rows) * groups);
@@ -192,7 +192,7 @@ class QuantizedWeights {
       int8_t* pieces = scratch(split_x_, split_x_bytes(k_, piece_count_));
       if (split(x, k_, piece_count_, pieces)) {
         x_pieces_ = pieces;
-        return out_factor;
+        return exponent;
       }
     }
     if (auto arrange = kernels_.arrange_gemv_x[bits_]) {
@@ -205,7 +205,7 @@ class QuantizedWeights {
       }
       gemv_x_ = arranged;
     }
-    return out_factor;
+    return exponent;
   }
 
   // One call of the kernel for the whole run of columns when it reads the
@@ -449,8 +449,8 @@ class DenseWeights {
         transpose_(transpose),
         k_(k) {}
 
-  float prepare_gemv(float*, int) {
-    return 1.0f;
+  int prepare_gemv(float*, int) {
+    return 0;
   }
 
   void gemv(
@@ -642,7 +642,7 @@ void gemv_schedule(
   thread_local std::vector<float> x_buffer;
   float* x = scratch(x_buffer, static_cast<size_t>(rows) * shape.k);
   io.load_x(first_row, rows, shape.k, x);
-  const float out_factor = weights.prepare_gemv(x, rows);
+  const int x_exponent = weights.prepare_gemv(x, rows);
   const int per_task = gemv_columns_per_task(shape.n, concurrency());
   const int64_t tasks = (shape.n + per_task - 1) / per_task;
   parallel_for(tasks, [&](int64_t t) {
@@ -651,9 +651,9 @@ void gemv_schedule(
     const int columns = std::min(per_task, shape.n - n0);
     float* acc = scratch(acc_buffer, static_cast<size_t>(rows) * columns);
     weights.gemv(batch, x, rows, n0, columns, acc, columns);
-    if (out_factor != 1.0f) {
+    if (x_exponent != 0) {
       for (int64_t i = 0; i < static_cast<int64_t>(rows) * columns; ++i) {
-        acc[i] *= out_factor;
+        acc[i] = std::ldexp(acc[i], -x_exponent);
       }
     }
     for (int r = 0; r < rows; ++r) {
