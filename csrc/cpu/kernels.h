@@ -85,6 +85,8 @@ inline constexpr float kSplitPieceBase = 254.0f;
 // kSplitMinStreamRows rows (kernels_avx512_vnni.cpp).
 inline constexpr int kSplitTileRows = 4;
 inline constexpr int kSplitMinStreamRows = 32;
+// split_x declines x whose largest magnitude is below this.
+inline constexpr float kSmallestSplitX = 0x1p-40f;
 
 // Bytes of split x for `values` values (a multiple of kSplitBlockValues):
 // per block, the pieces (one byte a value each) and each lane's factor per
@@ -194,12 +196,12 @@ struct Kernels {
 
   // Writes one row of x (k values) as `pieces` int8 pieces, in
   // split_x_bytes(k, pieces) bytes at out, for quantized_gemv[bits] to read
-  // through QuantizedGemvArgs::x_pieces. Returns false, having written
-  // anything, where x cannot be split within its precision: k not a
+  // through QuantizedGemvArgs::x_pieces. Lanes whose largest magnitude is
+  // below 2^-100 are written as zeros. Returns false (out then holds
+  // nothing usable) where x cannot be split within its precision: k not a
   // multiple of kSplitBlockValues, a value that is not finite, or x's
-  // largest magnitude below 2^-40 (lanes below 2^-100 of a larger x are
-  // written as zeros); then the GEMV takes x as it is. Null for most
-  // levels and bits.
+  // largest magnitude below kSmallestSplitX (the driver scales such x up
+  // first); then the GEMV takes x as it is. Null for most levels and bits.
   bool (*split_x[9])(const float* x, int k, int pieces, void* out) = {};
 };
 

@@ -74,7 +74,6 @@ static_assert(kLanesPerBlock == V::kLanes && kBlockBytes == 64);
 // that those lanes weigh at most 2^-60 of the largest value, far below
 // float32's rounding of the result.
 constexpr float kNegligibleLane = 0x1p-100f;
-constexpr float kSmallestSplitX = 0x1p-40f;
 
 // ----------------------------- splitting x -----------------------------
 

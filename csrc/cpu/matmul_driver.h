@@ -52,6 +52,9 @@ int gemv_columns_per_task(int n, int threads);
 // scaled up by a power of two (undone exactly on the results): the kernels
 // keep every bit only for x of ordinary magnitude (matmul_driver.cpp).
 inline constexpr float kTinyActivation = 0x1p-40f;
+static_assert(
+    kTinyActivation >= kSmallestSplitX,
+    "the driver must bring x to where split_x accepts it");
 
 // A multiple of kMicroRows.
 inline constexpr int kRowBlock = 96;
