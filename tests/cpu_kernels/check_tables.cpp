@@ -88,6 +88,20 @@ constexpr FloatType kTypes[] = {
     FloatType::BFloat16};
 constexpr int kBits[] = {1, 2, 3, 4, 5, 6, 8};
 
+// `values` as stored in `type` (rounded by the reference conversion), as the
+// GEMVs read scales and biases.
+std::vector<char>
+stored(const Kernels& ref, FloatType type, const std::vector<float>& values) {
+  std::vector<char> out(values.size() * float_type_size(type));
+  ref.from_float(
+      type,
+      values.data(),
+      nullptr,
+      out.data(),
+      static_cast<int>(values.size()));
+  return out;
+}
+
 // Conversions both ways must round identically (to nearest even).
 void check_conversions(const Kernels& simd, const Kernels& ref) {
   for (FloatType type : kTypes) {
@@ -161,13 +175,8 @@ void check_quantized(const Kernels& simd, const Kernels& ref) {
           // Scales and biases as stored: float32, or rounded to 16 bits
           // (the kernels read those as they are).
           for (FloatType sb_type : kTypes) {
-            const int size = float_type_size(sb_type);
-            std::vector<char> stored_s(scales.size() * size),
-                stored_b(biases.size() * size);
-            ref.from_float(
-                sb_type, scales.data(), nullptr, stored_s.data(), n * groups);
-            ref.from_float(
-                sb_type, biases.data(), nullptr, stored_b.data(), n * groups);
+            const std::vector<char> stored_s = stored(ref, sb_type, scales);
+            const std::vector<char> stored_b = stored(ref, sb_type, biases);
             std::vector<float> a(rows * n), b(rows * n);
             QuantizedGemvArgs args{
                 arranged.data(),
@@ -355,13 +364,8 @@ void check_split_gemv(const Kernels& simd, const Kernels& ref) {
             continue;
           }
           for (FloatType sb_type : kTypes) {
-            const int size = float_type_size(sb_type);
-            std::vector<char> stored_s(scales.size() * size),
-                stored_b(biases.size() * size);
-            ref.from_float(
-                sb_type, scales.data(), nullptr, stored_s.data(), n * groups);
-            ref.from_float(
-                sb_type, biases.data(), nullptr, stored_b.data(), n * groups);
+            const std::vector<char> stored_s = stored(ref, sb_type, scales);
+            const std::vector<char> stored_b = stored(ref, sb_type, biases);
             std::vector<float> a(n, NAN), b(n, NAN);
             QuantizedGemvArgs args{
                 x.data(),
