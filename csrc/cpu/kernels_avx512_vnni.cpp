@@ -156,7 +156,7 @@ bool split_x_4bit(const float* x, int k, int pieces, void* out) {
 
 // Which weight rows a tile takes, and what it prefetches. A run of rows
 // (one call) is read either
-//   as streams: kTileRows long runs of consecutive rows, a tile taking the
+//   as streams: kSplitTileRows long runs of consecutive rows, a tile taking the
 //     next row of each (rows j, j + r, j + 2r, j + 3r for a call of 4r
 //     rows). Each core then reads four sequential streams hundreds of KiB
 //     long, which the hardware prefetchers follow from page to page; a tile
@@ -164,13 +164,10 @@ bool split_x_4bit(const float* x, int k, int pieces, void* out) {
 //     weights in DRAM this was 10-15% faster than tiles of consecutive rows
 //     (bench/cpu_kernels.md), when the streams had at least 32 rows (with 8
 //     it was slower);
-//   or, for calls too short for that, as tiles of kTileRows consecutive
+//   or, for calls too short for that, as tiles of kSplitTileRows consecutive
 //     rows, which ask for the same line of the next tile's rows into L1 (as
 //     the float kernel's prefetch_next_tile) and of the tile after into L2
 //     (5-6% faster than the first alone).
-constexpr int kTileRows = kSplitTileRows;
-constexpr int kMinStreamRows = kSplitMinStreamRows;
-
 struct TileRows {
   int64_t row_step; // rows between a tile's rows
   int64_t next_bytes; // from a weight line to the next tile's line
@@ -186,20 +183,16 @@ inline void prefetch_weights(const uint8_t* w, const TileRows& rows) {
 }
 
 // The scales of the groups of block `g` (its first group) of a row, lane l
-// holding its group's: the scale type and the groups a block spans (1, 2 or
-// 4) are template parameters, so that the loop carries no branch.
+// holding its group's. The scale type and the groups a block spans (1, 2 or
+// 4) are template parameters, so that StoredRow's type tests fold away and
+// the loop carries no branch.
 template <FloatType SbType, int GroupsPerBlock>
 inline __m512 block_scales(const void* row, int64_t g, __m512i lane_group) {
+  const StoredRow stored(row, 0, SbType);
   if constexpr (GroupsPerBlock == 1) {
-    return _mm512_set1_ps(StoredRow(row, 0, SbType).at(g));
-  } else if constexpr (SbType == FloatType::Float32) {
-    constexpr __mmask16 first = (1u << GroupsPerBlock) - 1u;
-    return _mm512_permutexvar_ps(
-        lane_group,
-        _mm512_maskz_loadu_ps(first, static_cast<const float*>(row) + g));
+    return _mm512_set1_ps(stored.at(g));
   } else {
-    return StoredRow(row, 0, SbType)
-        .template gather_first<V>(g, GroupsPerBlock, lane_group);
+    return stored.template gather_first<V>(g, GroupsPerBlock, lane_group);
   }
 }
 
@@ -269,21 +262,21 @@ void split_tile(const QuantizedGemvArgs& a, int j0, const TileRows& rows) {
 
 template <int Pieces, FloatType SbType, int GroupsPerBlock>
 void split_gemv(const QuantizedGemvArgs& a) {
-  // kTileRows weight rows a tile, as the float kernel for one row of x:
+  // kSplitTileRows weight rows a tile, as the float kernel for one row of x:
   // their dot products share each block of x's pieces.
   const int64_t row_bytes = a.w_stride * 4;
-  const int streams_rows = a.n / kTileRows;
+  const int streams_rows = a.n / kSplitTileRows;
   int j = 0;
-  if (streams_rows >= kMinStreamRows) {
+  if (streams_rows >= kSplitMinStreamRows) {
     const TileRows rows{streams_rows, row_bytes, false};
     for (; j < streams_rows; ++j) {
-      split_tile<Pieces, kTileRows, SbType, GroupsPerBlock>(a, j, rows);
+      split_tile<Pieces, kSplitTileRows, SbType, GroupsPerBlock>(a, j, rows);
     }
-    j = kTileRows * streams_rows;
+    j = kSplitTileRows * streams_rows;
   } else {
-    const TileRows rows{1, kTileRows * row_bytes, true};
-    for (; j + kTileRows <= a.n; j += kTileRows) {
-      split_tile<Pieces, kTileRows, SbType, GroupsPerBlock>(a, j, rows);
+    const TileRows rows{1, kSplitTileRows * row_bytes, true};
+    for (; j + kSplitTileRows <= a.n; j += kSplitTileRows) {
+      split_tile<Pieces, kSplitTileRows, SbType, GroupsPerBlock>(a, j, rows);
     }
   }
   for (; j < a.n; ++j) {

@@ -208,6 +208,13 @@ class QuantizedWeights {
     return exponent;
   }
 
+  // Scales and biases with contiguous rows of one stride (the usual
+  // layout): the GEMV reads them in place, whatever their type.
+  static bool scales_in_place(const MatrixView& sv, const MatrixView& bv) {
+    return sv.col_stride == 1 && bv.col_stride == 1 &&
+        sv.row_stride == bv.row_stride;
+  }
+
   // One call of the kernel for the whole run of columns when it reads the
   // weights, scales and biases in place (the usual layout; the dot-product
   // GEMV reads a long run as streams, kernels_avx512_vnni.cpp); otherwise
@@ -220,9 +227,10 @@ class QuantizedWeights {
       int columns,
       float* out,
       int64_t out_stride) const {
-    const MatrixView sv(scales_, batch), bv(biases_, batch);
-    const bool in_place = sv.col_stride == 1 && bv.col_stride == 1 &&
-        sv.row_stride == bv.row_stride && MatrixView(w_, batch).col_stride == 1;
+    const bool in_place =
+        scales_in_place(
+            MatrixView(scales_, batch), MatrixView(biases_, batch)) &&
+        MatrixView(w_, batch).col_stride == 1;
     const int per_call = in_place ? columns : kGemvColumnsPerCall;
     for (int j = 0; j < columns; j += per_call) {
       gemv_call(
@@ -245,15 +253,13 @@ class QuantizedWeights {
     thread_local std::vector<float> sb;
     thread_local std::vector<uint32_t> words;
     const int groups = k_ / group_size_;
-    // Scales and biases with contiguous rows (the usual layout) are read in
-    // place, whatever their type; others go to float32 first.
+    // Scales and biases of another layout go to float32 first.
     const MatrixView sv(scales_, batch), bv(biases_, batch);
     const void* s;
     const void* b;
     int64_t sb_stride;
     FloatType sb_type = type_;
-    if (sv.col_stride == 1 && bv.col_stride == 1 &&
-        sv.row_stride == bv.row_stride) {
+    if (scales_in_place(sv, bv)) {
       s = sv.at(n0, 0);
       b = bv.at(n0, 0);
       sb_stride = sv.row_stride;
