@@ -72,14 +72,20 @@ struct QuantizedGemvArgs {
 };
 
 // x split into int8 pieces for dot-product GEMVs (kernels_avx512_vnni.cpp
-// explains the form): x * e = p0 + p1 / kSplitPieceBase + ..., per lane of
-// kSplitLaneValues values with its own e, in blocks of kSplitBlockValues
-// values (one 64-byte load of a 4-bit weight row). Three pieces carry
-// float32's precision; two, that of float16 and bfloat16.
+// explains the form): per lane of kSplitLaneValues values with its own
+// scale e = 127 / max, Y = round(x e split_x_unit(P)) written as P signed
+// base-kSplitDigitRadix digits, in blocks of kSplitBlockValues values (one
+// 64-byte load of a 4-bit weight row). Three pieces carry float32's
+// precision; two, that of float16 and bfloat16.
 inline constexpr int kSplitBlockValues = 128;
 inline constexpr int kSplitLaneValues = 8;
 inline constexpr int kMaxSplitPieces = 3;
-inline constexpr float kSplitPieceBase = 254.0f;
+inline constexpr int kSplitDigitBits = 8;
+inline constexpr int kSplitDigitRadix = 1 << kSplitDigitBits;
+// 256^(pieces - 1): the weight of the top digit.
+inline constexpr float split_x_unit(int pieces) {
+  return static_cast<float>(int64_t{1} << (kSplitDigitBits * (pieces - 1)));
+}
 // The dot-product GEMV's tiles of kSplitTileRows weight rows read a call's
 // rows as kSplitTileRows streams when each gets at least
 // kSplitMinStreamRows rows (kernels_avx512_vnni.cpp).
@@ -89,11 +95,12 @@ inline constexpr int kSplitMinStreamRows = 32;
 inline constexpr float kSmallestSplitX = 0x1p-40f;
 
 // Bytes of split x for `values` values (a multiple of kSplitBlockValues):
-// per block, the pieces (one byte a value each) and each lane's factor per
-// piece (a float).
+// per block, the pieces (one byte a value each) and each lane's factor (a
+// float).
 inline constexpr int64_t split_x_bytes(int64_t values, int pieces) {
-  return values / kSplitBlockValues * pieces *
-      (kSplitBlockValues + kSplitBlockValues / kSplitLaneValues * 4);
+  return values / kSplitBlockValues *
+      (pieces * kSplitBlockValues +
+       kSplitBlockValues / kSplitLaneValues * int64_t{sizeof(float)});
 }
 
 // out[r * out_stride + i] = s[r, g] * q[r, first + i] + b[r, g] for

@@ -12,21 +12,30 @@
 // multiplies 64 unsigned bytes by 64 signed bytes and adds each four
 // products into an int32 lane, so the weights' nibbles are never converted
 // to float: per 128 values and weight row this loop takes 3 operations to
-// split the nibbles, 2 dot products per piece of x and 2 per piece to
-// convert and combine the sums, where the float kernel takes 24.
+// split the nibbles, 2 dot products per piece of x, a shift per piece after
+// the first and 3 to convert, weigh and scale the sums, where the float
+// kernel takes 24.
 //
-// x in int8 pieces. x is float, so it is written, per lane of 8 values
-// (kSplitLaneValues: the values one int32 lane of vpdpbusd sums), as
-//   x * e = p0 + p1 / 254 + p2 / 254^2,   e = 127 / max |x over the lane|,
-// with p0, p1, p2 in [-127, 127] (each the rounded remainder of the one
-// before, times 254). Three pieces leave an error of at most 0.5 / 254^2
-// where the lane's largest value is 127: 2^-24 of that value, float32's
-// own rounding. Two pieces (2^-16 of it) are used for float16 and bfloat16
-// x, whose values carry 11 and 8 bits. The products of the nibbles with each
-// piece are summed exactly in int32 (at most 8 * 15 * 127 a lane and block),
-// then converted and combined in float with the lane's factors 1 / (e
-// 254^p), then scaled by the group's scale. The biases keep their float
-// dot product with the group sums of x, as in every GEMV here.
+// x in int8 pieces. x is float, so each lane of 8 values (kSplitLaneValues:
+// the values one int32 lane of vpdpbusd sums) is scaled by its own
+//   e = 127 / max |x over the lane|
+// and rounded to an integer at a precision of 2^-8(P-1), P pieces:
+//   Y = round(x e 256^(P-1)),   |Y| <= 127 * 256^(P-1),
+// which is then written as P signed base-256 digits, most significant first:
+//   Y = p0 256^(P-1) + ... + p(P-1),   p0 in [-127, 127], the others in
+//   [-128, 127]
+// (each lower digit is the remainder of Y in [-128, 128), so the top one
+// never exceeds 127.5 in magnitude). Y carries x to 0.5 / 256^(P-1) of 127
+// times the lane's largest value: 2^-24 of it with three pieces, float32's
+// own rounding, and 2^-16 with two, which float16 and bfloat16 x (11 and 8
+// bits) get. The dot products then rebuild the integer exactly: per weight
+// row and block, the sums of the nibbles times piece 0 are shifted left by
+// 8 bits before vpdpbusd adds those of piece 1, and so on, so one int32 lane
+// ends as the exact sum of 8 nibbles times Y (at most 8 * 15 * 127 * 2^16 <
+// 2^30). It is converted to float once (rounded at 2^-24 of itself), times
+// the lane's factor 1 / (e 256^(P-1)), times the group's scale. The biases
+// keep their float dot product with the group sums of x, as in every GEMV
+// here.
 //
 // Layout of a 4-bit block (kSplitBlockValues = 128 values, one 64-byte
 // load of a weight row: 16 words, lane l holds word l = values 8l..8l+7).
@@ -36,10 +45,10 @@
 // for each piece p in turn:
 //   64 bytes: piece p of x[2i], i < 64      (against the low nibbles)
 //   64 bytes: piece p of x[2i + 1]          (against the high ones)
-// then, for each piece p, 16 floats: lane l's factor 1 / (e_l 254^p)
-// (split_x_bytes in kernels.h). A lane never straddles a group (groups are
-// 32, 64 or 128 values), so lane l takes the scale of group (8l) / group
-// size, as in the float word-major kernel.
+// then 16 floats: lane l's factor 1 / (e_l 256^(P-1)) (split_x_bytes in
+// kernels.h). A lane never straddles a group (groups are 32, 64 or 128
+// values), so lane l takes the scale of group (8l) / group size, as in the
+// float word-major kernel.
 
 #include "csrc/cpu/kernels.h"
 
@@ -77,21 +86,28 @@ constexpr float kNegligibleLane = 0x1p-100f;
 
 // ----------------------------- splitting x -----------------------------
 
-// Rounds to nearest, ties to even, as the pieces' definition wants.
-inline __m512 round_nearest(__m512 v) {
-  return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
-
-// Writes the pieces of 16 values (y = x * e) as int8, 16 bytes a piece,
-// pieces 64 + 64 bytes apart (the low-nibble half, then the high one).
+// Writes the pieces of 16 values (y = x e, |y| <= 127) as int8, 16 bytes a
+// piece, pieces 2 * kBlockBytes apart (each piece's low-nibble half comes
+// first, then its high one).
 inline void store_pieces(__m512 y, int pieces, int8_t* out) {
-  for (int p = 0; p < pieces; ++p) {
-    const __m512 q = round_nearest(y);
+  // y times a power of two is exact, and |Y| < 2^23 converts exactly.
+  __m512i digits = _mm512_cvt_roundps_epi32(
+      _mm512_mul_ps(y, _mm512_set1_ps(split_x_unit(pieces))),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512i half = _mm512_set1_epi32(kSplitDigitRadix / 2);
+  const __m512i low_byte = _mm512_set1_epi32(kSplitDigitRadix - 1);
+  for (int p = pieces - 1; p > 0; --p) {
+    // The remainder in [-128, 128), then the rest, shifted down exactly.
+    const __m512i digit = _mm512_sub_epi32(
+        _mm512_and_si512(_mm512_add_epi32(digits, half), low_byte), half);
     _mm_storeu_si128(
         reinterpret_cast<__m128i*>(out + p * 2 * kBlockBytes),
-        _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
-    y = _mm512_mul_ps(_mm512_sub_ps(y, q), _mm512_set1_ps(kSplitPieceBase));
+        _mm512_cvtepi32_epi8(digit));
+    digits =
+        _mm512_srai_epi32(_mm512_sub_epi32(digits, digit), kSplitDigitBits);
   }
+  _mm_storeu_si128(
+      reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(digits));
 }
 
 bool split_x_4bit(const float* x, int k, int pieces, void* out) {
@@ -140,12 +156,9 @@ bool split_x_4bit(const float* x, int k, int pieces, void* out) {
       alignas(64) float lane_max[16];
       _mm512_store_ps(lane_max, m);
       for (int q = 0; q < 4; ++q) {
-        // 1 / e = max / 127, then one factor of 254 less each piece.
-        float factor = lane_max[4 * q] / 127.0f;
-        for (int p = 0; p < pieces; ++p) {
-          factors[p * kLanesPerBlock + 4 * chunk + q] = factor;
-          factor /= kSplitPieceBase;
-        }
+        // 1 / (e 256^(P-1)), e = 127 / max.
+        factors[4 * chunk + q] =
+            lane_max[4 * q] / 127.0f / split_x_unit(pieces);
       }
     }
   }
@@ -222,14 +235,12 @@ void split_tile(const QuantizedGemvArgs& a, int j0, const TileRows& rows) {
        g += GroupsPerBlock, xb += kXBlockBytes) {
     __m512i x_even[Pieces];
     __m512i x_odd[Pieces];
-    __m512 factor[Pieces];
     for (int p = 0; p < Pieces; ++p) {
       x_even[p] = _mm512_loadu_si512(xb + p * 2 * kBlockBytes);
       x_odd[p] = _mm512_loadu_si512(xb + p * 2 * kBlockBytes + kBlockBytes);
-      factor[p] = _mm512_loadu_ps(
-          reinterpret_cast<const float*>(xb + Pieces * 2 * kBlockBytes) +
-          p * kLanesPerBlock);
     }
+    const __m512 factor = _mm512_loadu_ps(
+        reinterpret_cast<const float*>(xb + Pieces * 2 * kBlockBytes));
     for (int c = 0; c < Cols; ++c) {
       prefetch_weights(w[c], rows);
       const __m512i bytes = _mm512_loadu_si512(w[c]);
@@ -237,16 +248,17 @@ void split_tile(const QuantizedGemvArgs& a, int j0, const TileRows& rows) {
       const __m512i q_even = _mm512_and_si512(bytes, low_nibbles);
       const __m512i q_odd =
           _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low_nibbles);
-      __m512 sum = _mm512_setzero_ps();
-      for (int p = 0; p < Pieces; ++p) {
-        __m512i s =
-            _mm512_dpbusd_epi32(_mm512_setzero_si512(), q_even, x_even[p]);
-        s = _mm512_dpbusd_epi32(s, q_odd, x_odd[p]);
-        sum = p == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(s), factor[0])
-                     : _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), factor[p], sum);
+      // The nibbles times Y, exactly: Horner's rule over the digits.
+      __m512i sum =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), q_even, x_even[0]);
+      sum = _mm512_dpbusd_epi32(sum, q_odd, x_odd[0]);
+      for (int p = 1; p < Pieces; ++p) {
+        sum = _mm512_slli_epi32(sum, kSplitDigitBits);
+        sum = _mm512_dpbusd_epi32(sum, q_even, x_even[p]);
+        sum = _mm512_dpbusd_epi32(sum, q_odd, x_odd[p]);
       }
       total[c] = _mm512_fmadd_ps(
-          sum,
+          _mm512_mul_ps(_mm512_cvtepi32_ps(sum), factor),
           block_scales<SbType, GroupsPerBlock>(scales[c], g, lane_group),
           total[c]);
     }
