@@ -200,17 +200,23 @@ NB_MODULE(_ext, m) {
       &mlx_qmm::cpu::available_isas,
       "Instruction-set levels this build and CPU can run, fastest first.");
 
-  m.def(
-      "cpu_memory_bandwidth",
-      [](int64_t bytes, int repeats) {
-        const auto bw = mlx_qmm::cpu::measure_memory_bandwidth(bytes, repeats);
-        return std::map<std::string, double>{
-            {"read", bw.read}, {"copy", bw.copy}};
-      },
-      "bytes"_a,
-      "repeats"_a = 5,
-      "CPU memory bandwidth in bytes/s over buffers of `bytes`, on the "
-      "kernels' threads: 'read' (a sum) and 'copy' (read + write bytes).");
+  nb::class_<mlx_qmm::cpu::BandwidthProbe>(
+      m,
+      "CpuBandwidthProbe",
+      "CPU memory bandwidth probe over two buffers of `bytes`, allocated once "
+      "so that it can measure again between benchmark cases.")
+      .def(nb::init<int64_t>(), "bytes"_a)
+      .def(
+          "measure",
+          [](mlx_qmm::cpu::BandwidthProbe& probe, int repeats) {
+            nb::gil_scoped_release release;
+            const auto bw = probe.measure(repeats);
+            return std::map<std::string, double>{
+                {"read", bw.read}, {"copy", bw.copy}};
+          },
+          "repeats"_a = 5,
+          "Bytes/s on the kernels' threads: 'read' (a sum) and 'copy' (read "
+          "+ written bytes), medians of `repeats` passes.");
   m.def(
       "cpu_fma_peak",
       [](double seconds, int repeats) {

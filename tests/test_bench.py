@@ -38,7 +38,18 @@ def test_bench_runs_and_reports(tmp_path):
             r["stock"]["seconds"] / r["ours"]["seconds"]
         )
         assert 0 < r["floor_percent"] and r["bound"] in ("memory", "compute")
+        # Rows memory-bound at the run's bandwidth take the bandwidth
+        # measured beside them; the others the run's.
+        ceiling = report["compute_ceiling_flop_per_s"][r["dtype"]]
+        compute_floor = 2 * r["m"] * r["n"] * r["k"] / ceiling
+        if r["bytes_moved"] / bandwidth["best"] < compute_floor:
+            assert r["bandwidth_bytes_per_s"] == bandwidth["best"]
+        assert r["bandwidth_bytes_per_s"] > 0
+        floor = max(r["bytes_moved"] / r["bandwidth_bytes_per_s"], compute_floor)
+        assert r["floor_s"] == pytest.approx(floor)
         assert r["error"] < (1e-5 if r["dtype"] == "float32" else 1e-2)
+    # M = 1 at 96 x 128 is memory-bound: measured beside its row.
+    assert any(r["bandwidth_bytes_per_s"] != bandwidth["best"] for r in rows)
     # The saved run prints the same table again.
     again = subprocess.run(
         [sys.executable, "-m", "mlx_qmm.bench", "--from-json", str(out)],

@@ -30,37 +30,45 @@ double median_seconds(int repeats, Pass&& pass) {
 
 } // namespace
 
-MemoryBandwidth measure_memory_bandwidth(int64_t bytes, int repeats) {
-  const int64_t words = std::max<int64_t>(bytes / 8, 1);
-  std::vector<uint64_t> source(words);
-  std::vector<uint64_t> destination(words);
-  // One slice per thread, as the kernels split their work.
+namespace {
+
+// Runs body(begin, count) on one slice of `words` per thread, as the kernels
+// split their work.
+template <typename Body>
+void each_slice(int64_t words, Body&& body) {
   const int64_t slices = concurrency();
   const int64_t slice = (words + slices - 1) / slices;
-  auto each_slice = [&](auto&& body) {
-    parallel_for(slices, [&](int64_t s) {
-      const int64_t begin = std::min(words, s * slice);
-      body(begin, std::min(words, begin + slice) - begin);
-    });
-  };
-  // Touch every page first (in parallel, as the passes will).
-  each_slice([&](int64_t begin, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) {
-      source[begin + i] = static_cast<uint64_t>(begin + i);
-    }
-    std::memset(destination.data() + begin, 0, count * 8);
+  parallel_for(slices, [&](int64_t s) {
+    const int64_t begin = std::min(words, s * slice);
+    body(begin, std::min(words, begin + slice) - begin);
   });
+}
 
+} // namespace
+
+BandwidthProbe::BandwidthProbe(int64_t bytes)
+    : source_(std::max<int64_t>(bytes / 8, 1)), destination_(source_.size()) {
+  // Touch every page first (in parallel, as the passes will).
+  each_slice(source_.size(), [&](int64_t begin, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) {
+      source_[begin + i] = static_cast<uint64_t>(begin + i);
+    }
+    std::memset(destination_.data() + begin, 0, count * 8);
+  });
+}
+
+MemoryBandwidth BandwidthProbe::measure(int repeats) {
+  const int64_t words = source_.size();
   std::atomic<uint64_t> sink{0};
   const double read_s = median_seconds(repeats, [&] {
-    each_slice([&](int64_t begin, int64_t count) {
+    each_slice(words, [&](int64_t begin, int64_t count) {
       // The slice as kStreams runs read in lockstep: one sequential run per
       // core reaches about half of what the memory delivers (the hardware
       // prefetchers keep too few misses in flight for one stream), and the
       // kernels read several rows at once anyway.
       constexpr int kStreams = 8;
       const int64_t run = count / kStreams;
-      const uint64_t* p = source.data() + begin;
+      const uint64_t* p = source_.data() + begin;
       uint64_t sums[kStreams] = {};
       for (int64_t i = 0; i < run; ++i) {
         for (int s = 0; s < kStreams; ++s) {
@@ -78,8 +86,9 @@ MemoryBandwidth measure_memory_bandwidth(int64_t bytes, int repeats) {
     });
   });
   const double copy_s = median_seconds(repeats, [&] {
-    each_slice([&](int64_t begin, int64_t count) {
-      std::memcpy(destination.data() + begin, source.data() + begin, count * 8);
+    each_slice(words, [&](int64_t begin, int64_t count) {
+      std::memcpy(
+          destination_.data() + begin, source_.data() + begin, count * 8);
     });
   });
   const double moved = static_cast<double>(words) * 8;

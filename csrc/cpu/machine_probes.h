@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "csrc/cpu/kernels.h"
 
@@ -19,9 +20,22 @@ struct MemoryBandwidth {
   double copy; // bytes read plus bytes written per second (memcpy)
 };
 
-// Medians over `repeats` passes over buffers of `bytes` each (choose it well
-// above the last-level cache).
-MemoryBandwidth measure_memory_bandwidth(int64_t bytes, int repeats);
+// Two buffers of `bytes` each (choose it well above the last-level cache),
+// allocated and touched once, so that the benchmark can measure again next
+// to each memory-bound case: on a shared machine the bandwidth moves by a
+// third from one minute to the next, and a case timed in a slow minute
+// against a probe taken in a fast one reads as a slow kernel.
+class BandwidthProbe {
+ public:
+  explicit BandwidthProbe(int64_t bytes);
+
+  // Medians over `repeats` passes of each kind.
+  MemoryBandwidth measure(int repeats);
+
+ private:
+  std::vector<uint64_t> source_;
+  std::vector<uint64_t> destination_;
+};
 
 // Floating-point operations per second of independent register FMAs (the
 // kernels' fma_peak) on every thread at once: the median of `repeats`

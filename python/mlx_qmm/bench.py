@@ -22,7 +22,12 @@ threads; on a GPU the best dense matmul, ours or stock, on a large square
 product). A row's floor is the larger of its bytes (weights, scales,
 biases, x and the output) over that bandwidth and its FLOPs over that
 ceiling; ``floor%`` is the floor over our time (100% = as fast as the
-machine allows), and ``bound`` says which one set it.
+machine allows), and ``bound`` says which one set it. On the CPU the
+bandwidth of a memory-bound row is measured again right before and right
+after our timing, and the row's floor takes the mean of the two (column
+``mem GB/s``): a shared machine's bandwidth moves by a third from one
+minute to the next, and a row timed in a slow minute against the first
+probe's fast one would read as a slow kernel.
 
 Stock CPU kernels can take seconds to minutes per call (float16 accumulates
 through scalar conversions), so stock repeats stop after ``--budget``
@@ -121,6 +126,7 @@ class Row:
     error: float  # ours against the float32 reference, first rows of x
     floor_s: float
     bound: str  # "memory" or "compute"
+    bandwidth: float  # bytes/s the memory floor was taken with
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -142,6 +148,7 @@ class Row:
             "floor_s": self.floor_s,
             "floor_percent": 100 * self.floor_s / ours_s,
             "bound": self.bound,
+            "bandwidth_bytes_per_s": self.bandwidth,
             "error": self.error,
         }
 
@@ -217,18 +224,26 @@ def time_calls(
 # ----------------------------- probes -----------------------------
 
 
-def measure_bandwidth(on_gpu: bool, probe_bytes: int = PROBE_BYTES) -> dict[str, float]:
+def measure_bandwidth(
+    on_gpu: bool,
+    probe_bytes: int = PROBE_BYTES,
+    cpu_probe: Any = None,
+    repeats: int = 5,
+) -> dict[str, float]:
     """Memory bandwidth in bytes/s: ``read``, ``copy`` (read + written
-    bytes) and ``best``, the larger, which the floors use."""
+    bytes) and ``best``, the larger, which the floors use. On the CPU,
+    ``cpu_probe`` (a ``CpuBandwidthProbe``) measures over buffers it already
+    holds; without one a probe of ``probe_bytes`` is made for the call."""
     if on_gpu:
         a = mx.random.uniform(shape=(probe_bytes // 4,))
         mx.eval(a)
-        read_s = time_calls(lambda i: mx.sum(a), repeats=5, on_gpu=True).seconds
-        copy_s = time_calls(lambda i: a * 1.0, repeats=5, on_gpu=True).seconds
+        read_s = time_calls(lambda i: mx.sum(a), repeats=repeats, on_gpu=True).seconds
+        copy_s = time_calls(lambda i: a * 1.0, repeats=repeats, on_gpu=True).seconds
         del a
         result = {"read": probe_bytes / read_s, "copy": 2 * probe_bytes / copy_s}
     else:
-        result = dict(_ext.cpu_memory_bandwidth(probe_bytes, 5))
+        probe = cpu_probe or _ext.CpuBandwidthProbe(probe_bytes)
+        result = dict(probe.measure(repeats))
     result["best"] = max(result["read"], result["copy"])
     return result
 
@@ -278,8 +293,12 @@ def run_row(
     skip_stock: str | None,
     bandwidth: float,
     matmul_rate: float,
+    bandwidth_now: Callable[[], float] | None = None,
 ) -> Row:
-    """Time ours and stock on one case."""
+    """Time ours and stock on one case. The floors take ``bandwidth`` and
+    ``matmul_rate``; where the row is memory-bound and ``bandwidth_now`` is
+    given, the memory floor takes the mean of what it measures right before
+    and right after our timing instead."""
     dtype = DTYPES[case.dtype]
     w = mx.random.normal((case.n, case.k)).astype(dtype)
     x = mx.random.normal((case.m, case.k)).astype(dtype)
@@ -323,12 +342,17 @@ def run_row(
             return _STOCK_QUANTIZED_MATMUL(x, *copies[i % len(copies)], **kwargs)
 
     error = _reference_error(ours(0), x, w_float)
+    compute_floor = case.flops / matmul_rate
+    local = bandwidth_now is not None and bytes_moved / bandwidth >= compute_floor
+    if local:
+        before = bandwidth_now()
     ours_t = time_calls(ours, repeats=repeats, on_gpu=on_gpu)
+    if local:
+        bandwidth = (before + bandwidth_now()) / 2
     stock_t = None
     if skip_stock is None:
         stock_t = time_calls(stock, repeats=repeats, on_gpu=on_gpu, budget_s=budget_s)
     memory_floor = bytes_moved / bandwidth
-    compute_floor = case.flops / matmul_rate
     return Row(
         case=case,
         bytes_moved=bytes_moved,
@@ -338,6 +362,7 @@ def run_row(
         error=error,
         floor_s=max(memory_floor, compute_floor),
         bound="memory" if memory_floor >= compute_floor else "compute",
+        bandwidth=bandwidth,
     )
 
 
@@ -353,7 +378,7 @@ def format_table(rows: Sequence[Row]) -> str:
     header = (
         f"{'kind':>5} {'N x K':>11} {'M':>5} {'dtype':>8} {'ours ms':>10} "
         f"{'stock ms':>11} {'speedup':>9} {'GB/s':>7} {'GFLOP/s':>8} "
-        f"{'floor%':>6} {'bound':>7} {'err':>8}"
+        f"{'floor%':>6} {'bound':>7} {'mem GB/s':>8} {'err':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -364,7 +389,8 @@ def format_table(rows: Sequence[Row]) -> str:
             f"{c.kind:>5} {c.shape:>11} {c.m:>5} {c.dtype:>8} {_ms(r.ours):>10} "
             f"{_ms(r.stock):>11} {'-' if s is None else f'{s:.1f}x':>9} "
             f"{d['ours_gb_per_s']:>7.1f} {d['ours_gflop_per_s']:>8.1f} "
-            f"{d['floor_percent']:>5.0f}% {r.bound:>7} {r.error:>8.1e}"
+            f"{d['floor_percent']:>5.0f}% {r.bound:>7} {r.bandwidth / 1e9:>8.1f} "
+            f"{r.error:>8.1e}"
         )
     return "\n".join(lines)
 
@@ -523,6 +549,9 @@ def _rows_from_json(saved: dict[str, Any]) -> list[Row]:
                 error=d["error"],
                 floor_s=d["floor_s"],
                 bound=d["bound"],
+                bandwidth=d.get(
+                    "bandwidth_bytes_per_s", saved["bandwidth_bytes_per_s"]["best"]
+                ),
             )
         )
     return rows
@@ -572,7 +601,14 @@ def main(argv: list[str] | None = None) -> int:
     log = sys.stderr
     print(f"mlx {mx.__version__}, mlx-qmm on {device}", file=log)
     print("measuring memory bandwidth ...", file=log, flush=True)
-    bandwidth = measure_bandwidth(on_gpu, args.probe_mb << 20)
+    cpu_probe = None if on_gpu else _ext.CpuBandwidthProbe(args.probe_mb << 20)
+    bandwidth = measure_bandwidth(on_gpu, args.probe_mb << 20, cpu_probe)
+    bandwidth_now = None
+    if cpu_probe is not None:
+
+        def bandwidth_now() -> float:
+            return measure_bandwidth(False, cpu_probe=cpu_probe, repeats=3)["best"]
+
     print("measuring the compute ceiling ...", file=log, flush=True)
     if on_gpu:
         rates = {d: measure_compute_rate(d, on_gpu) for d in dtypes}
@@ -609,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
             skip_stock=_predicted_stock_skip(case, stock_seen, args.max_call),
             bandwidth=bandwidth["best"],
             matmul_rate=rates[case.dtype],
+            bandwidth_now=bandwidth_now,
         )
         if row.stock is not None:
             stock_seen[(case.kind, case.shape, case.dtype)] = (
