@@ -28,10 +28,6 @@ double median_seconds(int repeats, Pass&& pass) {
   return times[times.size() / 2];
 }
 
-} // namespace
-
-namespace {
-
 // Runs body(begin, count) on one slice of `words` per thread, as the kernels
 // split their work.
 template <typename Body>
