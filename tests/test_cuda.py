@@ -58,6 +58,16 @@ WGMMA_SHAPES = [(300, 10240, 200), (130, 7643, 520), (129, 15360, 4104)]
 # (300 = 256 + 44, 130 = 128 + 2); K = 608, 576 or 512 by group size: 9.5,
 # 9 or 8 steps of 64, wrapping the ring of 5 or 6 stages.
 WGMMA_AFFINE_SHAPES = [(300, 7643, 608), (130, 7680, 608)]
+# Grids too small for the GPU split K between blocks (float32 partial sums,
+# then split_sum): (shape, dense or bits, the plan's tile and split) with
+# partial x and w tiles and, for some group sizes, a partial last K step;
+# 8200 = 128 steps of 64 and 8 values split 5 ways (26 + 26 + 26 + 26 + 25).
+WGMMA_SPLIT_CASES = [
+    ((200, 4096, 4104), "dense", "wide_split4"),
+    ((70, 3001, 8200), "dense", "narrow_split5"),
+    ((100, 4000, 4096), "quantized", "narrow_split4"),
+    ((500, 4000, 2080), "quantized", "wide_split2"),
+]
 
 
 def _served_by_us() -> None:
@@ -127,6 +137,49 @@ def test_wgmma_quantized(bits, group_size, dtype_name, shape, seed):
         )
         out = evaluate_poisoned(out)
     ref = reference_qmm(x, w_hat, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    "case, bits, group_size",
+    [
+        (case, bits, group_size)
+        for case in WGMMA_SPLIT_CASES
+        for bits, group_size in (
+            [(0, 0)] if case[1] == "dense" else [(4, 32), (4, 128), (8, 64)]
+        )
+    ],
+)
+def test_wgmma_split_k(case, bits, group_size, dtype_name, seed):
+    """The warpgroup GEMM with K split between blocks, whose partial sums
+    split_sum adds up with the bias (sm_90; the plan is checked for the
+    H100's 132 SMs)."""
+    (m, n, k), _, split = case
+    dtype = DTYPES[dtype_name]
+    if bits:
+        k = k // group_size * group_size
+    short = dtype_short(dtype_name)
+    kind = f"affine_{short}_b{bits}" if bits else f"dense_{short}"
+    assert plan(dtype_name, bits, True, m, n, k, sm90=True)[0] == (
+        f"wgmma_{kind}_{split}"
+    )
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    if bits:
+        w, scales, biases, w_ref = random_quantized((n, k), group_size, bits, dtype)
+        args = (x, w, scales, biases)
+        op = lambda: mlx_qmm.quantized_matmul(  # noqa: E731
+            *args, group_size=group_size, bits=bits, bias=bias
+        )
+    else:
+        w_ref = mx.random.normal((n, k)).astype(dtype)
+        op = lambda: mlx_qmm.matmul(x, w_ref, bias=bias)  # noqa: E731
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(op())
+    ref = reference_qmm(x, w_ref, True, bias)
     assert_close(out, ref, dtype, seed)
     assert_rows_and_columns_close(out, ref, dtype, seed)
 
@@ -297,16 +350,17 @@ def test_plan_wgmma_on_sm90():
     # Four stages of a 128 x 64 x tile and a 256 x 64 w tile, their
     # mbarriers, and 1 KB to align them.
     assert shared == 4 * ((128 + 256) * 64 * 2 + 16) + 1024
-    # 64 wide blocks would not fill 132 SMs; 128 narrow ones (six stages) do.
-    assert plan("float16", 0, True, 512, 4096, 14336, sm90=True) == (
+    # 120 narrow blocks (six stages) fill 90% of 132 SMs; 60 wide ones do not.
+    assert plan("float16", 0, True, 512, 3840, 256, sm90=True) == (
         "wgmma_dense_f16_narrow",
-        [4, 32, 1],
+        [4, 30, 1],
         384,
         6 * ((128 + 128) * 64 * 2 + 16) + 1024,
     )
     assert plan("bfloat16", 0, True, 512, 14336, 4096)[0].startswith("tensor_")
-    for m, n in [(64, 14336), (256, 2048)]:  # few rows; too few blocks
-        assert plan("bfloat16", 0, True, m, n, 4096, sm90=True)[0].startswith("tensor_")
+    # Few rows; too few blocks, even split (2048 x 512: 4 steps of K).
+    for m, n, k in [(64, 14336, 4096), (256, 2048, 512)]:
+        assert plan("bfloat16", 0, True, m, n, k, sm90=True)[0].startswith("tensor_")
     # Quantized: 128 rows of w by 256 (wide) or 128 rows of x; five 4-bit
     # stages of a 256 x 64 x tile and 128 raw rows of 8 + 4 words.
     assert plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True) == (
@@ -315,9 +369,9 @@ def test_plan_wgmma_on_sm90():
         384,
         5 * (256 * 64 * 2 + 128 * 12 * 4 + 16) + 1024,
     )
-    assert plan("float16", 8, True, 512, 4096, 14336, sm90=True)[:2] == (
+    assert plan("float16", 8, True, 512, 3840, 256, sm90=True)[:2] == (
         "wgmma_affine_f16_b8_narrow",
-        [4, 32, 1],
+        [4, 30, 1],
     )
     for bits in (2, 3, 5, 6):  # the tensor-core GEMM keeps the other widths
         assert plan("bfloat16", bits, True, 2048, 14336, 4096, sm90=True)[0].startswith(
@@ -327,6 +381,51 @@ def test_plan_wgmma_on_sm90():
     assert plan("bfloat16", 0, False, 512, 14336, 4096, sm90=True)[0].startswith(
         "simt_"
     )
+
+
+def test_plan_wgmma_split_k_on_sm90():
+    """Where no warpgroup tile's grid fills 90% of the SMs, K is split
+    between blocks (grid z) into one wave that does, each block taking at
+    least 16 steps of 64 values: the wide tile first unless it pads x more
+    than the narrow one."""
+    # N = 4096, M = 512: 64 wide blocks, two ways: 128 blocks of 112 steps.
+    assert plan("float16", 0, True, 512, 4096, 14336, sm90=True) == (
+        "wgmma_dense_f16_wide_split2",
+        [4, 16, 2],
+        384,
+        4 * ((128 + 256) * 64 * 2 + 16) + 1024,
+    )
+    assert plan("bfloat16", 4, True, 512, 4096, 14336, sm90=True)[:2] == (
+        "wgmma_affine_bf16_b4_wide_split2",
+        [2, 32, 2],
+    )
+    # M = 128: a 4-bit wide tile (256 rows of x) would be half padding, so
+    # 32 narrow blocks, four ways.
+    assert plan("bfloat16", 4, True, 128, 4096, 14336, sm90=True)[:2] == (
+        "wgmma_affine_bf16_b4_narrow_split4",
+        [1, 32, 4],
+    )
+    assert plan("bfloat16", 0, True, 128, 4096, 14336, sm90=True)[:2] == (
+        "wgmma_dense_bf16_wide_split8",
+        [1, 16, 8],
+    )
+    # Every split has steps: 65 steps five ways would leave the fifth one
+    # step; 200 x 4096 x 4104 takes 17 + 17 + 17 + 14.
+    assert plan("bfloat16", 0, True, 200, 4096, 4104, sm90=True)[:2] == (
+        "wgmma_dense_bf16_wide_split4",
+        [2, 16, 4],
+    )
+    # 112 blocks split two ways would be 1.7 waves: no split, no warpgroup
+    # tile (14336 rows, M = 128, 4 bits: 112 narrow blocks fill 85%).
+    assert plan("bfloat16", 4, True, 128, 14336, 4096, sm90=True)[0].startswith(
+        "tensor_"
+    )
+    # Too few steps to split: 2048 x 1024 has 16 steps of K.
+    assert plan("bfloat16", 0, True, 512, 2048, 1024, sm90=True)[0].startswith(
+        "tensor_"
+    )
+    # Not on other GPUs.
+    assert plan("bfloat16", 0, True, 512, 4096, 14336)[0].startswith("tensor_")
 
 
 @pytest.mark.parametrize(

@@ -265,7 +265,9 @@ void eval_matmul(
           n,
           k,
           bits,
-          quantized ? __builtin_ctz(static_cast<unsigned>(group_size)) : 0};
+          quantized ? __builtin_ctz(static_cast<unsigned>(group_size)) : 0,
+          0,
+          nullptr};
       const cuda::MatmulProblem problem{
           float_type(out.dtype(), primitive),
           bits,
@@ -285,7 +287,32 @@ void eval_matmul(
         throw std::logic_error(
             std::string("[") + primitive + "] No CUDA kernel " + plan.name);
       }
-      name_arrays();
+      args.steps_per_split = plan.steps_per_split;
+      if (plan.k_splits == 1) {
+        name_arrays();
+        encoder.add_kernel_node_ex(
+            kernel_function(symbol, plan.shared_bytes),
+            dim3(plan.grid[0], plan.grid[1], plan.grid[2]),
+            dim3(plan.block, 1, 1),
+            dim3(1, 1, 1),
+            static_cast<uint32_t>(plan.shared_bytes),
+            args);
+        continue;
+      }
+      // K split between blocks: their float32 partial products, then
+      // split_sum into out.
+      mx::array partials(
+          {plan.k_splits, m, n},
+          mx::float32,
+          nullptr,
+          std::vector<mx::array>{});
+      partials.set_data(mx::allocator::malloc(partials.nbytes()));
+      encoder.add_temporary(partials);
+      args.partials = mx::gpu_ptr<float>(partials);
+      for (const auto& in : inputs) {
+        encoder.set_input_array(in);
+      }
+      encoder.set_output_array(partials);
       encoder.add_kernel_node_ex(
           kernel_function(symbol, plan.shared_bytes),
           dim3(plan.grid[0], plan.grid[1], plan.grid[2]),
@@ -293,6 +320,29 @@ void eval_matmul(
           dim3(1, 1, 1),
           static_cast<uint32_t>(plan.shared_bytes),
           args);
+      cuda::SplitSumArgs sum_args{
+          args.partials,
+          bias_ptr,
+          args.out,
+          static_cast<int64_t>(m) * n,
+          n,
+          plan.k_splits};
+      const void* sum_symbol = cuda::split_sum_symbol(problem.type);
+      if (!sum_symbol) {
+        throw std::logic_error(
+            std::string("[") + primitive + "] No split sum for this dtype.");
+      }
+      encoder.set_input_array(partials);
+      name_arrays();
+      encoder.add_kernel_node_ex(
+          kernel_function(sum_symbol, 0),
+          dim3(static_cast<unsigned>(
+              (sum_args.count + cuda::kSplitSumThreads - 1) /
+              cuda::kSplitSumThreads)),
+          dim3(cuda::kSplitSumThreads),
+          dim3(1, 1, 1),
+          0,
+          sum_args);
     }
   }
 }

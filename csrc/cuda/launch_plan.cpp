@@ -64,6 +64,53 @@ bool tile_fills_gpu(Tile tile, const MatmulProblem& p) {
       kTensorTileMinFillTenths * p.multiprocessors;
 }
 
+LaunchPlan wgmma_plan(WgmmaTile tile, const MatmulProblem& p, int splits) {
+  const int k_steps = ceil_div(p.k, kWgmmaBlockK);
+  const int steps_per_split = ceil_div(k_steps, splits);
+  // Every split has steps: 9 steps split 4 ways are 3 + 3 + 3, not 3 x 4.
+  const int k_splits = ceil_div(k_steps, steps_per_split);
+  // x tiles along the grid's x (wgmma_gemm.cuh says why).
+  return {
+      KernelKind::Wgmma,
+      0,
+      TensorTile::Small,
+      tile,
+      {ceil_div(p.m, wgmma_x_rows(tile, p.bits)),
+       ceil_div(p.n, wgmma_w_rows(tile, p.bits)),
+       k_splits},
+      kWgmmaThreads,
+      wgmma_smem_bytes(tile, p.bits),
+      "wgmma_" + weights_name(p) +
+          (tile == WgmmaTile::Wide ? "_wide" : "_narrow") +
+          (k_splits > 1 ? "_split" + std::to_string(k_splits) : ""),
+      steps_per_split,
+      k_splits};
+}
+
+// The K splits (2 .. kWgmmaMaxSplits) whose blocks make one wave that
+// fills 90% of the SMs, with at least kWgmmaMinSplitSteps steps each; 0 if
+// none. (112 tiles split in two would run 1.7 waves of shorter blocks.)
+int wgmma_splits(WgmmaTile tile, const MatmulProblem& p) {
+  const int blocks = tile_blocks(tile, p);
+  const int k_steps = ceil_div(p.k, kWgmmaBlockK);
+  for (int splits = 2; splits <= kWgmmaMaxSplits; ++splits) {
+    if (ceil_div(k_steps, splits) < kWgmmaMinSplitSteps ||
+        blocks * splits > p.multiprocessors) {
+      return 0;
+    }
+    if (10 * blocks * splits >= kTensorTileMinFillTenths * p.multiprocessors) {
+      return splits;
+    }
+  }
+  return 0;
+}
+
+// Rows of x that a tile's grid covers, padding included.
+int padded_rows(WgmmaTile tile, const MatmulProblem& p) {
+  const int rows = wgmma_x_rows(tile, p.bits);
+  return ceil_div(p.m, rows) * rows;
+}
+
 } // namespace
 
 LaunchPlan plan_matmul(const MatmulProblem& p) {
@@ -99,22 +146,22 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
   }
   if (p.sm90 && (p.bits == 0 || wgmma_affine_bits(p.bits)) && p.transpose &&
       p.aligned && k_in_chunks && tensor_type && p.m > kWgmmaMinRows) {
-    for (WgmmaTile tile : {WgmmaTile::Wide, WgmmaTile::Narrow}) {
-      if (tile_fills_gpu(tile, p)) {
-        // x tiles along the grid's x (wgmma_gemm.cuh says why).
-        return {
-            KernelKind::Wgmma,
-            0,
-            TensorTile::Small,
-            tile,
-            {ceil_div(p.m, wgmma_x_rows(tile, p.bits)),
-             ceil_div(p.n, wgmma_w_rows(tile, p.bits)),
-             1},
-            kWgmmaThreads,
-            wgmma_smem_bytes(tile, p.bits),
-            "wgmma_" + weights_name(p) +
-                (tile == WgmmaTile::Wide ? "_wide" : "_narrow")};
-      }
+    if (tile_fills_gpu(WgmmaTile::Wide, p)) {
+      return wgmma_plan(WgmmaTile::Wide, p, 1);
+    }
+    // Split wide tiles multiply x by twice the rows of w that narrow ones
+    // do, for the same stage handovers; but not where they pad x more (4-
+    // and 8-bit wide tiles take 256 rows of x).
+    const int wide_splits = wgmma_splits(WgmmaTile::Wide, p);
+    if (wide_splits > 0 &&
+        padded_rows(WgmmaTile::Wide, p) <= padded_rows(WgmmaTile::Narrow, p)) {
+      return wgmma_plan(WgmmaTile::Wide, p, wide_splits);
+    }
+    if (tile_fills_gpu(WgmmaTile::Narrow, p)) {
+      return wgmma_plan(WgmmaTile::Narrow, p, 1);
+    }
+    if (const int splits = wgmma_splits(WgmmaTile::Narrow, p); splits > 0) {
+      return wgmma_plan(WgmmaTile::Narrow, p, splits);
     }
   }
   if (p.transpose && p.aligned && k_in_chunks && tensor_type) {

@@ -36,6 +36,15 @@ enum class KernelKind : int { Matvec, Skinny, Wgmma, Tensor, Simt };
 // padding; the tensor-core GEMM's 32- and 64-row tiles serve them.
 inline constexpr int kWgmmaMinRows = 64;
 
+// K split between blocks (grid z) where a warpgroup tile's grid alone is
+// too small for the GPU (N = 4096 rows of w: 32 narrow tiles at M = 128).
+// Each block then writes its float32 partial product, which costs 4 bytes
+// an output a split twice (written, then read by split_sum); a share of at
+// least kWgmmaMinSplitSteps K steps keeps that, and the ring's fill at the
+// start, small beside the share's products.
+inline constexpr int kWgmmaMaxSplits = 8;
+inline constexpr int kWgmmaMinSplitSteps = 16;
+
 struct LaunchPlan {
   KernelKind kind;
   // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
@@ -47,6 +56,11 @@ struct LaunchPlan {
   int block;
   int shared_bytes; // dynamic
   std::string name; // e.g. "tensor_affine_bf16_b4_large"
+  // Wgmma: K steps a block takes, and the blocks along K (grid[2]); with
+  // more than one, each leaves float32 partial sums and split_sum adds
+  // them up.
+  int steps_per_split = 0;
+  int k_splits = 1;
 };
 
 // The rules, first match wins:
@@ -57,7 +71,11 @@ struct LaunchPlan {
 //    registers, one pass over the weights.
 //  - Wgmma: on sm_90, transposed float16 / bfloat16 weights, dense or 4-
 //    or 8-bit, aligned, (dense) K a multiple of 8, M > kWgmmaMinRows, and a
-//    warpgroup tile whose grid fills 90% of the SMs (the wide one first).
+//    warpgroup tile whose grid fills 90% of the SMs, or with K split
+//    between up to kWgmmaMaxSplits blocks of at least kWgmmaMinSplitSteps
+//    steps, one wave that fills 90% of them: the wide tile, then the wide tile
+//    split (where it pads x no more than the narrow one), then the narrow
+//    tile, then the narrow tile split.
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.

@@ -87,6 +87,13 @@ const void* simt_symbol(FloatType type, bool quantized, bool transpose) {
   });
 }
 
+const void* split_sum_symbol(FloatType type) {
+  return with_half_type(type, [](auto zero) {
+    using T = decltype(zero);
+    return reinterpret_cast<const void*>(&split_sum<T>);
+  });
+}
+
 const void* strided_copy_symbol(int element_bytes) {
   switch (element_bytes) {
     case 2:

@@ -37,6 +37,9 @@ const void* skinny_affine_symbol(FloatType type, int bits, int rows);
 // simt_gemm<T, quantized, transpose>.
 const void* simt_symbol(FloatType type, bool quantized, bool transpose);
 
+// split_sum<T>: float16 and bfloat16 (the warpgroup GEMMs' types).
+const void* split_sum_symbol(FloatType type);
+
 // strided_copy<Element> for elements of 2 or 4 bytes.
 const void* strided_copy_symbol(int element_bytes);
 

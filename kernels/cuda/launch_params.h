@@ -33,6 +33,11 @@ struct MatmulArgs {
   int k;
   int bits; // quantized only
   int group_size_log2; // quantized only
+  // The warpgroup GEMMs only: K steps a block takes (block z takes steps
+  // [z * steps_per_split, ...)), and, when K is split between blocks, their
+  // float32 partial sums [gridDim.z][m][n] (no bias) instead of out.
+  int steps_per_split;
+  float* partials;
 };
 
 // Rows of x that the matrix-vector kernels take in one pass over the
@@ -81,6 +86,19 @@ inline constexpr int kSimtThreads = 256;
 // kStridedCopyMaxDims is rarely a limit.
 inline constexpr int kStridedCopyMaxDims = 10;
 inline constexpr int kStridedCopyThreads = 256;
+
+// Sums the partial products of a K split (split_sum.cuh): out = sum over
+// splits + bias, one element a thread.
+inline constexpr int kSplitSumThreads = 256;
+
+struct SplitSumArgs {
+  const float* partials; // [splits][count]
+  const void* bias; // [n] or null
+  void* out; // [count], count / n rows of n
+  int64_t count;
+  int n;
+  int splits;
+};
 
 struct StridedCopyArgs {
   const void* src; // at the view's first element

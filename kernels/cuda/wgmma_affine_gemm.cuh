@@ -144,11 +144,14 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   // and all of x, which stays in L2, so w is read from DRAM about once.
   const int m0 = blockIdx.x * BX;
   const int n0 = blockIdx.y * BW;
-  const int k_steps = (a.k + BK - 1) / BK;
+  // This block's K steps: all of them, or its share of a split; `step`
+  // below counts from step_begin.
+  const int step_begin = blockIdx.z * a.steps_per_split;
+  const int k_steps = min((a.k + BK - 1) / BK - step_begin, a.steps_per_split);
   const int groups = a.k >> a.group_size_log2;
   // The group of the value 32 * half of a step.
   auto group_of = [&](int step, int half) {
-    return (step * BK + half * 32) >> a.group_size_log2;
+    return ((step_begin + step) * BK + half * 32) >> a.group_size_log2;
   };
 
   if (tid < kProducers) {
@@ -165,12 +168,13 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
       if (j >= kStages) {
         barrier_wait(&ring.empty[stage], ((j / kStages) + 1) & 1);
       }
-      const int k0 = j * BK;
+      const int k0 = (step_begin + j) * BK;
       copy_swizzled_tile<BX, kProducers>(
           ring.stage(stage), x, m0, a.m, k0, a.k, tid);
       // The raw row: whole 16-byte copies, since K is a multiple of 32.
       uint32_t* slot = raw_rows(stage) + tid * kSlotWords;
-      const int64_t first_word = static_cast<int64_t>(j) * kRawWords;
+      const int64_t first_word =
+          static_cast<int64_t>(step_begin + j) * kRawWords;
 #pragma unroll
       for (int v = 0; v < kRawWords / 4; ++v) {
         const int64_t word = first_word + 4 * v;
@@ -257,21 +261,30 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     // the tile: out[m][n] with m the x row.
     const T* bias = static_cast<const T*>(a.bias);
     T* out = static_cast<T*>(a.out);
+    // A K split's share: float32, no bias (split_sum.cuh adds it).
+    float* partials = a.partials
+        ? a.partials + blockIdx.z * static_cast<int64_t>(a.m) * a.n
+        : nullptr;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int n = n0 + r0 + 8 * h;
       if (n >= a.n) {
         continue;
       }
-      const float b = bias ? to_float(bias[n]) : 0.0f;
+      const float b = bias && !partials ? to_float(bias[n]) : 0.0f;
 #pragma unroll
       for (int j = 0; j < BX / 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int m = m0 + 8 * j + 2 * t + e;
-          if (m < a.m) {
-            out[static_cast<int64_t>(m) * a.n + n] =
-                from_float<T>(acc[4 * j + 2 * h + e] + b);
+          if (m >= a.m) {
+            continue;
+          }
+          const int64_t i = static_cast<int64_t>(m) * a.n + n;
+          if (partials) {
+            partials[i] = acc[4 * j + 2 * h + e];
+          } else {
+            out[i] = from_float<T>(acc[4 * j + 2 * h + e] + b);
           }
         }
       }

@@ -61,7 +61,9 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   // and all of x, which stays in L2, so w is read from DRAM about once.
   const int m0 = blockIdx.x * BM;
   const int n0 = blockIdx.y * BN;
-  const int k_steps = (a.k + BK - 1) / BK;
+  // This block's K steps: all of them, or its share of a split.
+  const int step_begin = blockIdx.z * a.steps_per_split;
+  const int k_steps = min((a.k + BK - 1) / BK - step_begin, a.steps_per_split);
 
   if (tid < kProducers) {
     for (int j = 0; j < k_steps; ++j) {
@@ -74,7 +76,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
           static_cast<const T*>(a.x),
           m0,
           a.m,
-          j * BK,
+          (step_begin + j) * BK,
           a.k,
           tid);
       copy_swizzled_tile<BN, kProducers>(
@@ -82,7 +84,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
           static_cast<const T*>(a.w),
           n0,
           a.n,
-          j * BK,
+          (step_begin + j) * BK,
           a.k,
           tid);
       copy_async_arrive(&ring.full[stage]);
@@ -125,6 +127,10 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     const T* bias = static_cast<const T*>(a.bias);
     T* out = static_cast<T*>(a.out);
     const bool pairs_aligned = a.n % 2 == 0;
+    // A K split's share: float32, no bias (split_sum.cuh adds it).
+    float* partials = a.partials
+        ? a.partials + blockIdx.z * static_cast<int64_t>(a.m) * a.n
+        : nullptr;
 #pragma unroll
     for (int j = 0; j < BN / 8; ++j) {
       const int n = n0 + 8 * j + 2 * (lane % 4);
@@ -132,6 +138,20 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
         continue;
       }
       const bool second = n + 1 < a.n;
+      if (partials) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int m = m0 + 64 * group + 16 * warp + lane / 4 + 8 * h;
+          if (m < a.m) {
+            float* p = partials + static_cast<int64_t>(m) * a.n + n;
+            p[0] = acc[4 * j + 2 * h];
+            if (second) {
+              p[1] = acc[4 * j + 2 * h + 1];
+            }
+          }
+        }
+        continue;
+      }
       float b0 = 0.0f;
       float b1 = 0.0f;
       if (bias) {
