@@ -78,12 +78,30 @@ __device__ __forceinline__ void copy_async_arrive(uint64_t* bar) {
 // Copies the first `src_bytes` (0 to 4) of a 4-byte word and zero-fills the
 // rest.
 __device__ __forceinline__ void
-copy_async_word(void* shared, const void* global, int src_bytes) {
+copy_async_word(uint32_t shared, const void* global, int src_bytes) {
   asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(
-          shared_address(shared)),
+      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared),
       "l"(global),
       "r"(src_bytes));
+}
+
+// Copies 16 bytes to shared address `shared`.
+__device__ __forceinline__ void copy_async_16(
+    uint32_t shared,
+    const void* global) {
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global));
+}
+
+// The same, or zero-fills the 16 bytes when !valid (reading nothing: the
+// ignore-src predicate).
+__device__ __forceinline__ void
+copy_async_16(uint32_t shared, const void* global, bool valid) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.eq.u32 p, %2, 0;\n"
+      "cp.async.cg.shared.global [%0], [%1], 16, p;\n}\n" ::"r"(shared),
+      "l"(global),
+      "r"(static_cast<uint32_t>(valid)));
 }
 
 // Orders generic-proxy shared-memory writes that this thread has observed
@@ -158,34 +176,80 @@ make_stage_ring(unsigned char* shared_bytes, int full_arrivals, int consumers) {
   return ring;
 }
 
-// Copies rows [first_row, first_row + kRows) of a row-major matrix of
-// `row_count` rows and k columns, columns [k0, k0 + 64), into a swizzled
-// tile, 16 bytes a copy spread over kThreads threads; rows and columns
-// past the matrix are zero-filled.
+// One producer thread's share of the copies of a swizzled tile: rows
+// [first_row, first_row + kRows) of a row-major matrix of `row_count` rows
+// and k columns, 64 columns a K step, 16 bytes a copy spread over kThreads
+// threads; rows and columns past the matrix are zero-filled.
+//
+// Why a struct set up once per block: thread t copies chunk t % 8 of rows
+// t / 8 + (kThreads / 8) u, so its chunk, and its rows' place in their
+// swizzle atoms, are the same for every copy u and every step. Each copy's
+// shared-memory destination is then a constant offset from the first, and
+// its source a row pointer plus the step's K offset. Computing both afresh
+// for each copy, as an earlier version did, took 15 instructions a copy:
+// the producer warpgroup issued about 380 instructions a K step and set
+// the pace of the whole GEMM (bench/cuda_kernels.md).
 template <int kRows, int kThreads, typename T>
-__device__ __forceinline__ void copy_swizzled_tile(
-    unsigned char* tile,
-    const T* src,
-    int first_row,
-    int row_count,
-    int k0,
-    int k,
-    int tid) {
-  constexpr int kChunks = kSwizzleRowBytes / 16;
-  static_assert((kRows * kChunks) % kThreads == 0);
+struct SwizzledTileCopy {
+  static constexpr int kChunks = kSwizzleRowBytes / 16;
+  static constexpr int kRowsPerPass = kThreads / kChunks;
+  static constexpr int kCopies = kRows / kRowsPerPass;
+  static_assert(kThreads % kChunks == 0 && kRows % kRowsPerPass == 0);
+  static_assert(kRowsPerPass % 8 == 0, "copies keep their swizzle phase");
+  static_assert(kCopies <= 32, "one validity bit a copy");
+
+  // This thread's chunk of each of its rows at K offset 0, as bytes (so
+  // that adding a step's offset is one 64-bit add); rows past the matrix
+  // point at the first row (never read: their copies are zero-filled), so
+  // that every address stays inside the matrix.
+  const char* rows[kCopies];
+  uint32_t valid_rows; // bit u: row u exists
+  uint32_t first_offset; // copy 0's byte offset in the tile
+  int column; // the chunk's first column within a K step
+
+  __device__ __forceinline__
+  SwizzledTileCopy(const T* src, int first_row, int row_count, int k, int tid) {
+    const int chunk = tid % kChunks;
+    const int row = tid / kChunks;
+    column = 8 * chunk;
+    first_offset = swizzled_chunk_offset(row, chunk);
+    valid_rows = 0;
 #pragma unroll
-  for (int u = 0; u < kRows * kChunks / kThreads; ++u) {
-    const int i = tid + u * kThreads;
-    const int r = i / kChunks;
-    const int c = i % kChunks;
-    const bool valid = first_row + r < row_count && k0 + 8 * c < k;
-    copy_async<16>(
-        tile + swizzled_chunk_offset(r, c),
-        valid ? src + static_cast<int64_t>(first_row + r) * k + k0 + 8 * c
-              : src,
-        valid);
+    for (int u = 0; u < kCopies; ++u) {
+      const int r = first_row + row + u * kRowsPerPass;
+      const bool valid = r < row_count;
+      valid_rows |= uint32_t{valid} << u;
+      rows[u] = reinterpret_cast<const char*>(
+          src + static_cast<int64_t>(valid ? r : first_row) * k + column);
+    }
   }
-}
+
+  // Copies the step whose first column is k0 into the tile at shared
+  // address `tile` (1024-byte aligned). Tiles inside the matrix, all but
+  // the edges, skip the per-copy predicate.
+  __device__ __forceinline__ void copy(uint32_t tile, int k0, int k) const {
+    constexpr uint32_t kAllRows =
+        kCopies == 32 ? ~uint32_t{0} : (uint32_t{1} << kCopies) - 1;
+    const bool column_valid = k0 + column < k;
+    const int64_t offset = column_valid ? int64_t{k0} * sizeof(T) : 0;
+    const uint32_t first = tile + first_offset;
+    constexpr int kPassBytes = kRowsPerPass * kSwizzleRowBytes;
+    if (column_valid && valid_rows == kAllRows) {
+#pragma unroll
+      for (int u = 0; u < kCopies; ++u) {
+        copy_async_16(first + u * kPassBytes, rows[u] + offset);
+      }
+    } else {
+#pragma unroll
+      for (int u = 0; u < kCopies; ++u) {
+        copy_async_16(
+            first + u * kPassBytes,
+            rows[u] + offset,
+            column_valid && ((valid_rows >> u) & 1));
+      }
+    }
+  }
+};
 
 // ------------------------------ wgmma ------------------------------
 

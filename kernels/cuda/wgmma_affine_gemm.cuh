@@ -155,45 +155,51 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   };
 
   if (tid < kProducers) {
-    const T* x = static_cast<const T*>(a.x);
-    const uint32_t* w = static_cast<const uint32_t*>(a.w);
-    const int n = n0 + tid; // this thread's raw row
-    const int64_t row_words = static_cast<int64_t>(a.k) * bits / 32;
-    const uint32_t* w_row = w + static_cast<int64_t>(n) * row_words;
+    // Set up once: the x tile's copies, this thread's raw row (n) and the
+    // first of its scales and biases; the loop adds each step's offset.
+    const SwizzledTileCopy<BX, kProducers, T> x_copy(
+        static_cast<const T*>(a.x), m0, a.m, a.k, tid);
+    const int n = n0 + tid;
+    const bool row_valid = n < a.n;
+    const int row_words = a.k / 32 * bits;
+    const uint32_t* w_row = static_cast<const uint32_t*>(a.w) +
+        static_cast<int64_t>(row_valid ? n : n0) * row_words;
     const int64_t scale_count = static_cast<int64_t>(a.n) * groups;
+    const int64_t row_first_scale = static_cast<int64_t>(n) * groups;
     const char* affine[2] = {
         static_cast<const char*>(a.scales), static_cast<const char*>(a.biases)};
+    const uint32_t first_slot = shared_address(raw_rows(0) + tid * kSlotWords);
+    const uint32_t first_stage = shared_address(ring.stage(0));
     for (int j = 0; j < k_steps; ++j) {
       const int stage = j % kStages;
       if (j >= kStages) {
         barrier_wait(&ring.empty[stage], ((j / kStages) + 1) & 1);
       }
       const int k0 = (step_begin + j) * BK;
-      copy_swizzled_tile<BX, kProducers>(
-          ring.stage(stage), x, m0, a.m, k0, a.k, tid);
+      x_copy.copy(first_stage + stage * kStageBytes, k0, a.k);
       // The raw row: whole 16-byte copies, since K is a multiple of 32.
-      uint32_t* slot = raw_rows(stage) + tid * kSlotWords;
-      const int64_t first_word =
-          static_cast<int64_t>(step_begin + j) * kRawWords;
+      const uint32_t slot = first_slot + stage * kStageBytes;
+      const int first_word = (step_begin + j) * kRawWords;
 #pragma unroll
       for (int v = 0; v < kRawWords / 4; ++v) {
-        const int64_t word = first_word + 4 * v;
-        const bool valid = n < a.n && word < row_words;
-        copy_async<16>(slot + 4 * v, valid ? w_row + word : w, valid);
+        const int word = first_word + 4 * v;
+        const bool valid = row_valid && word < row_words;
+        copy_async_16(slot + 16 * v, w_row + (valid ? word : 0), valid);
       }
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int g = group_of(j, half);
-        const bool valid = n < a.n && g < groups;
-        const int64_t e = static_cast<int64_t>(n) * groups + g;
+        const bool valid = row_valid && g < groups;
+        const int64_t e = row_first_scale + g;
         // The word from the even index e & ~1; only its first element
         // exists when that is the array's last.
         const int bytes = !valid ? 0 : ((e | 1) < scale_count ? 4 : 2);
+        const int64_t word_byte = valid ? (e & ~int64_t{1}) * 2 : 0;
 #pragma unroll
         for (int which = 0; which < 2; ++which) {
           copy_async_word(
-              slot + kRawWords + 2 * which + half,
-              valid ? affine[which] + (e & ~int64_t{1}) * 2 : affine[which],
+              slot + 4 * (kRawWords + 2 * which + half),
+              affine[which] + word_byte,
               bytes);
         }
       }

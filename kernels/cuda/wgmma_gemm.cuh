@@ -66,27 +66,20 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   const int k_steps = min((a.k + BK - 1) / BK - step_begin, a.steps_per_split);
 
   if (tid < kProducers) {
+    const SwizzledTileCopy<BM, kProducers, T> x_copy(
+        static_cast<const T*>(a.x), m0, a.m, a.k, tid);
+    const SwizzledTileCopy<BN, kProducers, T> w_copy(
+        static_cast<const T*>(a.w), n0, a.n, a.k, tid);
+    const uint32_t first_stage = shared_address(ring.stage(0));
     for (int j = 0; j < k_steps; ++j) {
       const int stage = j % kStages;
       if (j >= kStages) {
         barrier_wait(&ring.empty[stage], ((j / kStages) + 1) & 1);
       }
-      copy_swizzled_tile<BM, kProducers>(
-          ring.stage(stage),
-          static_cast<const T*>(a.x),
-          m0,
-          a.m,
-          (step_begin + j) * BK,
-          a.k,
-          tid);
-      copy_swizzled_tile<BN, kProducers>(
-          ring.stage(stage) + kXTileBytes,
-          static_cast<const T*>(a.w),
-          n0,
-          a.n,
-          (step_begin + j) * BK,
-          a.k,
-          tid);
+      const uint32_t x_tile = first_stage + stage * kStageBytes;
+      const int k0 = (step_begin + j) * BK;
+      x_copy.copy(x_tile, k0, a.k);
+      w_copy.copy(x_tile + kXTileBytes, k0, a.k);
       copy_async_arrive(&ring.full[stage]);
     }
   } else {
