@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -135,6 +136,24 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// A kernel node of one thread an element (strided_copy, split_sum), after
+// the arrays the caller named.
+template <typename Args>
+void add_elementwise_node(
+    mx::cu::CommandEncoder& encoder,
+    const void* symbol,
+    int64_t count,
+    int threads,
+    Args& args) {
+  encoder.add_kernel_node_ex(
+      kernel_function(symbol, 0),
+      dim3(static_cast<unsigned>((count + threads - 1) / threads)),
+      dim3(threads),
+      dim3(1, 1, 1),
+      0,
+      args);
+}
+
 // A row-contiguous copy of a strided view, made by strided_copy on the
 // encoder's stream; kept alive by the encoder until the graph has run.
 mx::array row_contiguous_copy(
@@ -176,15 +195,8 @@ mx::array row_contiguous_copy(
   }
   encoder.set_input_array(in);
   encoder.set_output_array(copy);
-  encoder.add_kernel_node_ex(
-      kernel_function(symbol, 0),
-      dim3(static_cast<unsigned>(
-          (args.size + cuda::kStridedCopyThreads - 1) /
-          cuda::kStridedCopyThreads)),
-      dim3(cuda::kStridedCopyThreads),
-      dim3(1, 1, 1),
-      0,
-      args);
+  add_elementwise_node(
+      encoder, symbol, args.size, cuda::kStridedCopyThreads, args);
   encoder.add_temporary(copy);
   return copy;
 }
@@ -214,11 +226,11 @@ void eval_matmul(
   // The encoder orders a kernel node after the nodes that wrote the arrays
   // named before it, and forgets the names once the node is added: each
   // node names them anew.
-  auto name_arrays = [&] {
+  auto name_arrays = [&](const mx::array& output) {
     for (const auto& in : inputs) {
       encoder.set_input_array(in);
     }
-    encoder.set_output_array(out);
+    encoder.set_output_array(output);
   };
 
   const bool quantized = bits != 0;
@@ -288,31 +300,20 @@ void eval_matmul(
             std::string("[") + primitive + "] No CUDA kernel " + plan.name);
       }
       args.steps_per_split = plan.steps_per_split;
-      if (plan.k_splits == 1) {
-        name_arrays();
-        encoder.add_kernel_node_ex(
-            kernel_function(symbol, plan.shared_bytes),
-            dim3(plan.grid[0], plan.grid[1], plan.grid[2]),
-            dim3(plan.block, 1, 1),
-            dim3(1, 1, 1),
-            static_cast<uint32_t>(plan.shared_bytes),
-            args);
-        continue;
+      // With K split between blocks, the GEMM writes their float32 partial
+      // products to a temporary, and split_sum adds them up into out.
+      std::optional<mx::array> partials;
+      if (plan.k_splits > 1) {
+        partials.emplace(
+            mx::Shape{plan.k_splits, m, n},
+            mx::float32,
+            nullptr,
+            std::vector<mx::array>{});
+        partials->set_data(mx::allocator::malloc(partials->nbytes()));
+        encoder.add_temporary(*partials);
+        args.partials = mx::gpu_ptr<float>(*partials);
       }
-      // K split between blocks: their float32 partial products, then
-      // split_sum into out.
-      mx::array partials(
-          {plan.k_splits, m, n},
-          mx::float32,
-          nullptr,
-          std::vector<mx::array>{});
-      partials.set_data(mx::allocator::malloc(partials.nbytes()));
-      encoder.add_temporary(partials);
-      args.partials = mx::gpu_ptr<float>(partials);
-      for (const auto& in : inputs) {
-        encoder.set_input_array(in);
-      }
-      encoder.set_output_array(partials);
+      name_arrays(partials ? *partials : out);
       encoder.add_kernel_node_ex(
           kernel_function(symbol, plan.shared_bytes),
           dim3(plan.grid[0], plan.grid[1], plan.grid[2]),
@@ -320,6 +321,9 @@ void eval_matmul(
           dim3(1, 1, 1),
           static_cast<uint32_t>(plan.shared_bytes),
           args);
+      if (!partials) {
+        continue;
+      }
       cuda::SplitSumArgs sum_args{
           args.partials,
           bias_ptr,
@@ -332,16 +336,13 @@ void eval_matmul(
         throw std::logic_error(
             std::string("[") + primitive + "] No split sum for this dtype.");
       }
-      encoder.set_input_array(partials);
-      name_arrays();
-      encoder.add_kernel_node_ex(
-          kernel_function(sum_symbol, 0),
-          dim3(static_cast<unsigned>(
-              (sum_args.count + cuda::kSplitSumThreads - 1) /
-              cuda::kSplitSumThreads)),
-          dim3(cuda::kSplitSumThreads),
-          dim3(1, 1, 1),
-          0,
+      encoder.set_input_array(*partials);
+      name_arrays(out);
+      add_elementwise_node(
+          encoder,
+          sum_symbol,
+          sum_args.count,
+          cuda::kSplitSumThreads,
           sum_args);
     }
   }
