@@ -251,4 +251,6 @@ NB_MODULE(_ext, m) {
       "threads"_a,
       "Output columns of one CPU matrix-vector task (the driver's split).");
   m.attr("CPU_DEPTH_BLOCK") = mlx_qmm::cpu::kDepthBlock;
+  m.attr("CUDA_DEQUANTIZE_FIRST_MIN_ROWS") =
+      mlx_qmm::cuda::kDequantizeFirstMinRows;
 }

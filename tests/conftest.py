@@ -115,16 +115,24 @@ def assert_close(out: mx.array, ref: mx.array, dtype, seed=None, scale: float = 
     assert err <= tol, f"relative error {err:.3e} > {tol:.1e} (seed={seed})"
 
 
-def evaluate_poisoned(out: mx.array) -> mx.array:
+def evaluate_poisoned(
+    out: mx.array, temporaries: tuple[tuple[tuple[int, ...], mx.Dtype], ...] = ()
+) -> mx.array:
     """Evaluate the lazy ``out`` into memory that was just filled with NaN.
 
     MLX's allocator hands a freed buffer of the same size to the next
     allocation, so with the cache emptied first the output lands on
     NaN-filled memory and any element the kernel does not write stays NaN.
+    ``temporaries`` (shape, dtype) get the same for the buffers that a
+    computation writes and reads back before ``out``.
     """
     if out.size:
         mx.clear_cache()
-        poison = [mx.full(out.shape, float("nan"), out.dtype) for _ in range(2)]
+        poison = [
+            mx.full(shape, float("nan"), dtype)
+            for shape, dtype in ((out.shape, out.dtype), *temporaries)
+            for _ in range(2)
+        ]
         mx.eval(poison)
         del poison
     mx.eval(out)

@@ -70,6 +70,19 @@ WGMMA_SPLIT_CASES = [
 ]
 
 
+# From 768 rows of x (DEQUANTIZE_FIRST_MIN_ROWS) on, sm_90 writes quantized
+# weights out dense and the dense warpgroup GEMM multiplies them, with its
+# own plan: (shape, batches of w, that plan's tile and split). Partial x and
+# w tiles (1100 = 8 x 128 + 76, 4000 = 15 x 256 + 160); a K split in two
+# (63 wide blocks, 36 steps); two weight batches, each dequantized into its
+# own rows of one temporary.
+DEQUANTIZE_FIRST_CASES = [
+    ((1100, 4000, 640), 1, "wide"),
+    ((800, 2304, 2304), 1, "wide_split2"),
+    ((900, 4000, 512), 2, "wide"),
+]
+
+
 def _served_by_us() -> None:
     kernels = mlx_qmm.backend_info()["kernels"]["gpu"]
     assert "CUDA kernels" in kernels["quantized_matmul"]
@@ -207,6 +220,42 @@ def test_wgmma_dense(dtype_name, shape, seed):
 
 
 @needs_cuda
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    "case, bits, group_size",
+    [(DEQUANTIZE_FIRST_CASES[0], b, g) for b in SUPPORTED_BITS for g in (32, 64, 128)]
+    + [(c, b, 64) for c in DEQUANTIZE_FIRST_CASES[1:] for b in (3, 4, 8)],
+)
+def test_dequantize_first(case, bits, group_size, dtype_name, seed):
+    """Quantized weights written out dense by dequantize_affine, then the
+    dense warpgroup GEMM (sm_90; the plan is checked for the H100's 132 SMs),
+    with the dequantized temporary poisoned like the output."""
+    (m, n, k), batches, tile = case
+    dtype = DTYPES[dtype_name]
+    k = k // group_size * group_size
+    short = dtype_short(dtype_name)
+    assert m >= DEQUANTIZE_FIRST_MIN_ROWS
+    assert plan(dtype_name, bits, True, m, n, k, sm90=True)[0] == (
+        f"dequantize_affine_{short}_b{bits}+wgmma_dense_{short}_{tile}"
+    )
+    lead = (batches,) if batches > 1 else ()
+    w, scales, biases, w_hat = random_quantized((*lead, n, k), group_size, bits, dtype)
+    x = mx.random.normal((*lead, m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out, temporaries=(((batches * n, k), dtype),))
+    ref = reference_qmm(x, w_hat, True, bias)
+    assert_close(out, ref, dtype, seed)
+    for b in range(batches):
+        assert_rows_and_columns_close(
+            out.reshape(-1, m, n)[b], ref.reshape(-1, m, n)[b], dtype, seed
+        )
+
+
+@needs_cuda
 @pytest.mark.parametrize("bits", [2, 4, 5, 8])
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("shape", [(1, 256, 96), (20, 320, 130)])
@@ -280,6 +329,7 @@ def test_model_shape_decode_and_prefill(seed):
 # ----------------------------- launch plan (everywhere) -----------------------------
 
 H100_SMS = 132
+DEQUANTIZE_FIRST_MIN_ROWS = EXT.CUDA_DEQUANTIZE_FIRST_MIN_ROWS
 
 
 def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS, sm90=False):
@@ -363,9 +413,9 @@ def test_plan_wgmma_on_sm90():
         assert plan("bfloat16", 0, True, m, n, k, sm90=True)[0].startswith("tensor_")
     # Quantized: 128 rows of w by 256 (wide) or 128 rows of x; five 4-bit
     # stages of a 256 x 64 x tile and 128 raw rows of 8 + 4 words.
-    assert plan("bfloat16", 4, True, 2048, 14336, 4096, sm90=True) == (
+    assert plan("bfloat16", 4, True, 512, 14336, 4096, sm90=True) == (
         "wgmma_affine_bf16_b4_wide",
-        [8, 112, 1],
+        [2, 112, 1],
         384,
         5 * (256 * 64 * 2 + 128 * 12 * 4 + 16) + 1024,
     )
@@ -374,7 +424,7 @@ def test_plan_wgmma_on_sm90():
         [4, 30, 1],
     )
     for bits in (2, 3, 5, 6):  # the tensor-core GEMM keeps the other widths
-        assert plan("bfloat16", bits, True, 2048, 14336, 4096, sm90=True)[0].startswith(
+        assert plan("bfloat16", bits, True, 512, 14336, 4096, sm90=True)[0].startswith(
             "tensor_"
         )
     assert plan("float32", 0, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
@@ -426,6 +476,41 @@ def test_plan_wgmma_split_k_on_sm90():
     )
     # Not on other GPUs.
     assert plan("bfloat16", 0, True, 512, 4096, 14336)[0].startswith("tensor_")
+
+
+def test_plan_dequantize_first_on_sm90():
+    """From DEQUANTIZE_FIRST_MIN_ROWS rows of x on, quantized float16 /
+    bfloat16 weights of any width are written out dense first, then the dense
+    warpgroup GEMM multiplies them, with the dense problem's own plan; where
+    that plan is not a warpgroup one, the quantized plan stays."""
+    m = DEQUANTIZE_FIRST_MIN_ROWS
+    for bits in SUPPORTED_BITS:
+        for dtype in ("float16", "bfloat16"):
+            dense = plan(dtype, 0, True, m, 14336, 4096, sm90=True)
+            assert dense[0] == f"wgmma_dense_{dtype_short(dtype)}_wide"
+            assert plan(dtype, bits, True, m, 14336, 4096, sm90=True) == (
+                f"dequantize_affine_{dtype_short(dtype)}_b{bits}+{dense[0]}",
+                *dense[1:],
+            )
+    # The dense plan's K split comes along (N = 2304, M = 800: 63 wide
+    # blocks, split two ways).
+    assert plan("bfloat16", 8, True, 800, 2304, 14336, sm90=True)[:2] == (
+        "dequantize_affine_bf16_b8+wgmma_dense_bf16_wide_split2",
+        [7, 9, 2],
+    )
+    # One row fewer: the fused 4-bit GEMM, and the tensor-core one for 3 bits.
+    assert plan("bfloat16", 4, True, m - 1, 14336, 4096, sm90=True)[0] == (
+        "wgmma_affine_bf16_b4_wide"
+    )
+    assert plan("bfloat16", 3, True, m - 1, 14336, 4096, sm90=True)[0].startswith(
+        "tensor_affine_"
+    )
+    # No warpgroup plan for the dense problem: float32, x @ w, other GPUs, a
+    # grid too small to fill the GPU.
+    assert plan("float32", 4, True, m, 14336, 4096, sm90=True)[0].startswith("simt_")
+    assert plan("bfloat16", 4, False, m, 14336, 4096, sm90=True)[0].startswith("simt_")
+    assert plan("bfloat16", 4, True, m, 14336, 4096)[0].startswith("tensor_")
+    assert plan("bfloat16", 4, True, m, 1024, 512, sm90=True)[0].startswith("tensor_")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 
 #include "csrc/cuda/launch_plan.h"
 #include "csrc/primitives.h"
+#include "csrc/quantized_format.h"
 #include "kernels/cuda/kernel_symbols.h"
 #include "mlx/backend/cuda/device.h"
 #include "mlx/backend/cuda/utils.h"
@@ -201,6 +203,53 @@ mx::array row_contiguous_copy(
   return copy;
 }
 
+// All of w (every batch) written out by dequantize_affine as a dense
+// row-major temporary of `type`, for the plans that run the dense GEMM on
+// it (LaunchPlan::dequantize_first); kept alive by the encoder until the
+// graph has run.
+mx::array dequantized_weights(
+    mx::cu::CommandEncoder& encoder,
+    const std::vector<mx::array>& inputs,
+    mx::Dtype type,
+    int bits,
+    int group_size,
+    const char* primitive) {
+  const mx::array& w = inputs[1];
+  const mx::array& scales = inputs[2];
+  const int k = inputs[0].shape(-1);
+  const int64_t rows = w.size() / w.shape(-1);
+  const void* symbol =
+      cuda::dequantize_affine_symbol(float_type(type, primitive), bits);
+  if (!symbol || rows > std::numeric_limits<int>::max()) {
+    throw std::logic_error(
+        std::string("[") + primitive + "] No dequantization kernel for this " +
+        "type, bits value or number of rows.");
+  }
+  mx::array dense(mx::Shape{static_cast<int>(rows), k}, type, nullptr, {});
+  dense.set_data(mx::allocator::malloc(dense.nbytes()));
+  cuda::MatmulArgs args{};
+  args.w = mx::gpu_ptr<void>(w);
+  args.scales = mx::gpu_ptr<void>(scales);
+  args.biases = mx::gpu_ptr<void>(inputs[3]);
+  args.out = mx::gpu_ptr<void>(dense);
+  args.n = static_cast<int>(rows);
+  args.k = k;
+  args.bits = bits;
+  args.group_size_log2 = __builtin_ctz(static_cast<unsigned>(group_size));
+  encoder.set_input_array(w);
+  encoder.set_input_array(scales);
+  encoder.set_input_array(inputs[3]);
+  encoder.set_output_array(dense);
+  add_elementwise_node(
+      encoder,
+      symbol,
+      rows * (k / kValuesPerBlock),
+      cuda::kDequantizeThreads,
+      args);
+  encoder.add_temporary(dense);
+  return dense;
+}
+
 // inputs: x, w[, scales, biases][, bias]; bits 0 for dense.
 void eval_matmul(
     const mx::Stream& stream,
@@ -258,6 +307,9 @@ void eval_matmul(
   const int64_t sb_batch_bytes =
       batches == 1 || !quantized ? 0 : inputs[2].nbytes() / batches;
   const int64_t element = out.itemsize();
+  // Made by the first launch whose plan dequantizes first (each batch's
+  // rows follow the last's), then shared by the later ones.
+  std::optional<mx::array> dequantized;
 
   // Launches cover at most this many rows (the grid's y limit).
   const int64_t max_rows = int64_t{65535} * cuda::kSimtBlockM / 2;
@@ -280,7 +332,7 @@ void eval_matmul(
           quantized ? __builtin_ctz(static_cast<unsigned>(group_size)) : 0,
           0,
           nullptr};
-      const cuda::MatmulProblem problem{
+      cuda::MatmulProblem problem{
           float_type(out.dtype(), primitive),
           bits,
           transpose,
@@ -294,6 +346,19 @@ void eval_matmul(
           traits.multiprocessors,
           traits.sm90};
       const cuda::LaunchPlan plan = cuda::plan_matmul(problem);
+      if (plan.dequantize_first) {
+        if (!dequantized) {
+          dequantized = dequantized_weights(
+              encoder, inputs, out.dtype(), bits, group_size, primitive);
+        }
+        args.w = static_cast<const char*>(mx::gpu_ptr<void>(*dequantized)) +
+            b * static_cast<int64_t>(n) * k * element;
+        args.scales = nullptr;
+        args.biases = nullptr;
+        args.bits = 0;
+        args.group_size_log2 = 0;
+        problem.bits = 0;
+      }
       const void* symbol = plan_symbol(plan, problem);
       if (!symbol) {
         throw std::logic_error(
@@ -312,6 +377,9 @@ void eval_matmul(
         partials->set_data(mx::allocator::malloc(partials->nbytes()));
         encoder.add_temporary(*partials);
         args.partials = mx::gpu_ptr<float>(*partials);
+      }
+      if (plan.dequantize_first) {
+        encoder.set_input_array(*dequantized);
       }
       name_arrays(partials ? *partials : out);
       encoder.add_kernel_node_ex(

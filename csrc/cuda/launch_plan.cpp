@@ -144,6 +144,16 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
+  if (p.sm90 && p.bits != 0 && p.m >= kDequantizeFirstMinRows) {
+    MatmulProblem dense = p;
+    dense.bits = 0;
+    LaunchPlan plan = plan_matmul(dense);
+    if (plan.kind == KernelKind::Wgmma) {
+      plan.dequantize_first = true;
+      plan.name = "dequantize_" + weights_name(p) + "+" + plan.name;
+      return plan;
+    }
+  }
   if (p.sm90 && (p.bits == 0 || wgmma_affine_bits(p.bits)) && p.transpose &&
       p.aligned && k_in_chunks && tensor_type && p.m > kWgmmaMinRows) {
     if (tile_fills_gpu(WgmmaTile::Wide, p)) {

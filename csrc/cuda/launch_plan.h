@@ -45,6 +45,18 @@ inline constexpr int kWgmmaMinRows = 64;
 inline constexpr int kWgmmaMaxSplits = 8;
 inline constexpr int kWgmmaMinSplitSteps = 16;
 
+// From this many rows of x on, quantized weights are first written out as
+// a dense temporary of x's type (dequantize_affine.cuh), which the dense
+// warpgroup GEMM then multiplies. That pass costs the weights' bytes read
+// and 2 bytes a value written (about 53 us for 14336 x 4096 on the H100,
+// 4 bits), the same for any M, while the dense GEMM's products run at
+// 600-630 TFLOP/s against the fused 4- and 8-bit GEMM's 360-470
+// (bench/cuda_kernels.md): a gain of about 0.09 ns a row of x and a value
+// of w, so the pass pays for itself from about 600 rows (4 bits) or 500
+// (8 bits). The temporary holds N x K elements of x's type while the
+// product runs (all weight batches at once when w is batched).
+inline constexpr int kDequantizeFirstMinRows = 768;
+
 struct LaunchPlan {
   KernelKind kind;
   // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
@@ -61,6 +73,9 @@ struct LaunchPlan {
   // them up.
   int steps_per_split = 0;
   int k_splits = 1;
+  // Quantized weights: dequantize_affine writes them out as a dense
+  // temporary first, and the kernel above is the dense one.
+  bool dequantize_first = false;
 };
 
 // The rules, first match wins:
@@ -69,6 +84,9 @@ struct LaunchPlan {
 //  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
+//  - Dequantize first: on sm_90, quantized float16 / bfloat16 weights of
+//    any bits, M >= kDequantizeFirstMinRows, where the dense problem of the
+//    same shape takes a Wgmma plan: that plan, after dequantize_affine.
 //  - Wgmma: on sm_90, transposed float16 / bfloat16 weights, dense or 4-
 //    or 8-bit, aligned, (dense) K a multiple of 8, M > kWgmmaMinRows, and a
 //    warpgroup tile whose grid fills 90% of the SMs, or with K split

@@ -37,6 +37,10 @@ const void* skinny_affine_symbol(FloatType type, int bits, int rows);
 // simt_gemm<T, quantized, transpose>.
 const void* simt_symbol(FloatType type, bool quantized, bool transpose);
 
+// dequantize_affine<T, bits>, every supported bits value; float16 and
+// bfloat16 only (the dense warpgroup GEMM's types).
+const void* dequantize_affine_symbol(FloatType type, int bits);
+
 // split_sum<T>: float16 and bfloat16 (the warpgroup GEMMs' types).
 const void* split_sum_symbol(FloatType type);
 

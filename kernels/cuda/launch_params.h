@@ -87,6 +87,10 @@ inline constexpr int kSimtThreads = 256;
 inline constexpr int kStridedCopyMaxDims = 10;
 inline constexpr int kStridedCopyThreads = 256;
 
+// Writes quantized weights out as a dense matrix (dequantize_affine.cuh):
+// one 32-value block a thread.
+inline constexpr int kDequantizeThreads = 256;
+
 // Sums the partial products of a K split (split_sum.cuh): out = sum over
 // splits + bias, one element a thread.
 inline constexpr int kSplitSumThreads = 256;
