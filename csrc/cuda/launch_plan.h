@@ -48,13 +48,13 @@ inline constexpr int kWgmmaMinSplitSteps = 16;
 // From this many rows of x on, quantized weights are first written out as
 // a dense temporary of x's type (dequantize_affine.cuh), which the dense
 // warpgroup GEMM then multiplies. That pass costs the weights' bytes read
-// and 2 bytes a value written (about 53 us for 14336 x 4096 on the H100,
-// 4 bits), the same for any M, while the dense GEMM's products run at
-// 600-630 TFLOP/s against the fused 4- and 8-bit GEMM's 360-470
-// (bench/cuda_kernels.md): a gain of about 0.09 ns a row of x and a value
-// of w, so the pass pays for itself from about 600 rows (4 bits) or 500
-// (8 bits). The temporary holds N x K elements of x's type while the
-// product runs (all weight batches at once when w is batched).
+// and 2 bytes a value written (on the H100 about 0.9 ps a value of w, 53
+// us at 14336 x 4096, 4 bits) whatever M is, while the dense GEMM's
+// products take 1.6-2.2 fs less a row of x and a value of w than the fused
+// 4- and 8-bit GEMM's (bench/cuda_kernels.md), so the pass pays for itself
+// from about 600 rows (4 bits) or 500 (8 bits); measured, 768 and 1024
+// rows were a tie at 4 bits. The temporary holds N x K elements of x's
+// type while the product runs (all weight batches at once when batched).
 inline constexpr int kDequantizeFirstMinRows = 768;
 
 struct LaunchPlan {
