@@ -138,8 +138,9 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-// A kernel node of one thread an element (strided_copy, split_sum), after
-// the arrays the caller named.
+// A kernel node of one thread an element or a block of elements
+// (strided_copy, split_sum, dequantize_affine), after the arrays the caller
+// named.
 template <typename Args>
 void add_elementwise_node(
     mx::cu::CommandEncoder& encoder,

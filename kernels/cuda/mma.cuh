@@ -1,6 +1,6 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
-// The few PTX instructions the tensor-core GEMM is built from: cp.async
+// The few PTX instructions the tensor-core GEMMs are built from: cp.async
 // copies into shared memory, ldmatrix, and the m16n8k16 product with
 // float32 accumulators (sm_80 and later).
 
@@ -40,6 +40,36 @@ copy_async(void* shared, const void* global, bool valid) {
         "n"(bytes),
         "r"(src_size));
   }
+}
+
+// The same at a shared-memory address (shared_address), for copies whose
+// destinations are set up once as offsets (wgmma.cuh's SwizzledTileCopy):
+// the first `src_bytes` (0 to 4) of a 4-byte word, the rest zero-filled.
+__device__ __forceinline__ void
+copy_async_word(uint32_t shared, const void* global, int src_bytes) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared),
+      "l"(global),
+      "r"(src_bytes));
+}
+
+// Copies 16 bytes to shared address `shared`.
+__device__ __forceinline__ void copy_async_16(
+    uint32_t shared,
+    const void* global) {
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global));
+}
+
+// The same, or zero-fills the 16 bytes when !valid (reading nothing: the
+// ignore-src predicate).
+__device__ __forceinline__ void
+copy_async_16(uint32_t shared, const void* global, bool valid) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.eq.u32 p, %2, 0;\n"
+      "cp.async.cg.shared.global [%0], [%1], 16, p;\n}\n" ::"r"(shared),
+      "l"(global),
+      "r"(static_cast<uint32_t>(valid)));
 }
 
 __device__ __forceinline__ void copy_async_commit() {

@@ -75,35 +75,6 @@ __device__ __forceinline__ void copy_async_arrive(uint64_t* bar) {
 #endif
 }
 
-// Copies the first `src_bytes` (0 to 4) of a 4-byte word and zero-fills the
-// rest.
-__device__ __forceinline__ void
-copy_async_word(uint32_t shared, const void* global, int src_bytes) {
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared),
-      "l"(global),
-      "r"(src_bytes));
-}
-
-// Copies 16 bytes to shared address `shared`.
-__device__ __forceinline__ void copy_async_16(
-    uint32_t shared,
-    const void* global) {
-  asm volatile(
-      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global));
-}
-
-// The same, or zero-fills the 16 bytes when !valid (reading nothing: the
-// ignore-src predicate).
-__device__ __forceinline__ void
-copy_async_16(uint32_t shared, const void* global, bool valid) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.eq.u32 p, %2, 0;\n"
-      "cp.async.cg.shared.global [%0], [%1], 16, p;\n}\n" ::"r"(shared),
-      "l"(global),
-      "r"(static_cast<uint32_t>(valid)));
-}
-
 // Orders generic-proxy shared-memory writes that this thread has observed
 // (its own st.shared, or cp.async copies whose mbarrier it has seen
 // complete) before its later async-proxy reads (wgmma operands).
