@@ -20,19 +20,9 @@
 #include "kernels/cuda/float_types.cuh"
 #include "kernels/cuda/launch_params.h"
 #include "kernels/cuda/matvec.cuh"
+#include "kernels/cuda/mma.cuh"
 
 namespace mlx_qmm::cuda {
-
-// Two values of a 16-bit T, rounded once each, as one 32-bit word (the
-// first in the low half, as they lie in memory).
-template <typename T>
-__device__ __forceinline__ uint32_t pack_pair(float first, float second) {
-  static_assert(sizeof(T) == 2, "16-bit float types only");
-  const T lo = from_float<T>(first);
-  const T hi = from_float<T>(second);
-  return static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(&lo)) |
-      (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(&hi)) << 16);
-}
 
 // a.w, a.scales, a.biases: the quantized rows (a.n of them, a.k values
 // each); a.out: the dense [a.n, a.k] matrix of T. The other fields are
@@ -60,7 +50,7 @@ __global__ void __launch_bounds__(kDequantizeThreads)
     uint32_t words[4];
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
-      words[t] = pack_pair<T>(
+      words[t] = pack2<T>(
           fmaf(c.scale, q[2 * t], c.bias), fmaf(c.scale, q[2 * t + 1], c.bias));
     }
     dst[i] = make_uint4(words[0], words[1], words[2], words[3]);
