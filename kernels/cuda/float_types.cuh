@@ -105,6 +105,33 @@ __device__ __forceinline__ Raw8<T> load_raw8(const T* p) {
   return r;
 }
 
+// Loads of packed weights, which a kernel reads once: through the
+// read-only path like __ldg, but not kept in L1, so that they do not evict
+// the x chunks that every warp of an SM reads again (matvec.cuh). On the
+// H100 that took the 4- and 8-bit matvec from 17-18 and 26-28 us to
+// 15.5-16.5 and 23.5-25 (14336 x 4096), and most rows of the few-row GEMM
+// 3-18% (bench/cuda_kernels.md); asking L2 for 128- or 256-byte spans as
+// well (.L2::128B, .L2::256B) added nothing measurable.
+__device__ __forceinline__ uint4 load_weights_16(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 load_weights_8(const void* p) {
+  uint2 v;
+  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];"
+      : "=r"(v.x), "=r"(v.y)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint32_t load_weights_4(const void* p) {
+  uint32_t v;
+  asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+  return v;
+}
+
 template <typename T>
 __device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
   widen8(load_raw8(p), v);

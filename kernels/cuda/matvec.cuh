@@ -53,7 +53,7 @@ struct AffineRows {
     if constexpr (bits % 4 == 0) {
 #pragma unroll
       for (int i = 0; i < bits / 4; ++i) {
-        const uint4 v = __ldg(reinterpret_cast<const uint4*>(src) + i);
+        const uint4 v = load_weights_16(src + 4 * i);
         c.words[4 * i] = v.x;
         c.words[4 * i + 1] = v.y;
         c.words[4 * i + 2] = v.z;
@@ -62,14 +62,14 @@ struct AffineRows {
     } else if constexpr (bits % 2 == 0) {
 #pragma unroll
       for (int i = 0; i < bits / 2; ++i) {
-        const uint2 v = __ldg(reinterpret_cast<const uint2*>(src) + i);
+        const uint2 v = load_weights_8(src + 2 * i);
         c.words[2 * i] = v.x;
         c.words[2 * i + 1] = v.y;
       }
     } else {
 #pragma unroll
       for (int i = 0; i < bits; ++i) {
-        c.words[i] = __ldg(src + i);
+        c.words[i] = load_weights_4(src + i);
       }
     }
     const int groups = a.k >> a.group_size_log2;
