@@ -253,4 +253,6 @@ NB_MODULE(_ext, m) {
   m.attr("CPU_DEPTH_BLOCK") = mlx_qmm::cpu::kDepthBlock;
   m.attr("CUDA_DEQUANTIZE_FIRST_MIN_ROWS") =
       mlx_qmm::cuda::kDequantizeFirstMinRows;
+  m.attr("CUDA_DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED") =
+      mlx_qmm::cuda::kDequantizeFirstMinRowsUnfused;
 }

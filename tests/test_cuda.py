@@ -70,16 +70,19 @@ WGMMA_SPLIT_CASES = [
 ]
 
 
-# From 768 rows of x (DEQUANTIZE_FIRST_MIN_ROWS) on, sm_90 writes quantized
-# weights out dense and the dense warpgroup GEMM multiplies them, with its
-# own plan: (shape, batches of w, that plan's tile and split). Partial x and
-# w tiles (1100 = 8 x 128 + 76, 4000 = 15 x 256 + 160); a K split in two
-# (63 wide blocks, 36 steps); two weight batches, each dequantized into its
-# own rows of one temporary.
+# From 768 rows of x (DEQUANTIZE_FIRST_MIN_ROWS; 384 for the widths other
+# than 4 and 8 bits) on, sm_90 writes quantized weights out dense and the
+# dense warpgroup GEMM multiplies them, with its own plan: (shape, batches of
+# w, that plan's tile and split). Partial x and w tiles (1100 = 8 x 128 +
+# 76, 4000 = 15 x 256 + 160); a K split in two (63 wide blocks, 36 steps);
+# two weight batches, each dequantized into its own rows of one temporary;
+# 400 rows, which only the other widths dequantize first (narrow tiles:
+# 4 x 32 blocks, 400 = 3 x 128 + 16).
 DEQUANTIZE_FIRST_CASES = [
     ((1100, 4000, 640), 1, "wide"),
     ((800, 2304, 2304), 1, "wide_split2"),
     ((900, 4000, 512), 2, "wide"),
+    ((400, 4000, 640), 1, "narrow"),
 ]
 
 
@@ -224,7 +227,8 @@ def test_wgmma_dense(dtype_name, shape, seed):
 @pytest.mark.parametrize(
     "case, bits, group_size",
     [(DEQUANTIZE_FIRST_CASES[0], b, g) for b in SUPPORTED_BITS for g in (32, 64, 128)]
-    + [(c, b, 64) for c in DEQUANTIZE_FIRST_CASES[1:] for b in (3, 4, 8)],
+    + [(c, b, 64) for c in DEQUANTIZE_FIRST_CASES[1:3] for b in (3, 4, 8)]
+    + [(DEQUANTIZE_FIRST_CASES[3], b, 64) for b in SUPPORTED_BITS if b not in (4, 8)],
 )
 def test_dequantize_first(case, bits, group_size, dtype_name, seed):
     """Quantized weights written out dense by dequantize_affine, then the
@@ -234,7 +238,9 @@ def test_dequantize_first(case, bits, group_size, dtype_name, seed):
     dtype = DTYPES[dtype_name]
     k = k // group_size * group_size
     short = dtype_short(dtype_name)
-    assert m >= DEQUANTIZE_FIRST_MIN_ROWS
+    fused = bits in (4, 8)
+    min_rows = DEQUANTIZE_FIRST_MIN_ROWS if fused else DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
+    assert m >= min_rows
     assert plan(dtype_name, bits, True, m, n, k, sm90=True)[0] == (
         f"dequantize_affine_{short}_b{bits}+wgmma_dense_{short}_{tile}"
     )
@@ -330,6 +336,7 @@ def test_model_shape_decode_and_prefill(seed):
 
 H100_SMS = 132
 DEQUANTIZE_FIRST_MIN_ROWS = EXT.CUDA_DEQUANTIZE_FIRST_MIN_ROWS
+DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED = EXT.CUDA_DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
 
 
 def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS, sm90=False):
@@ -423,8 +430,11 @@ def test_plan_wgmma_on_sm90():
         "wgmma_affine_f16_b8_narrow",
         [4, 30, 1],
     )
-    for bits in (2, 3, 5, 6):  # the tensor-core GEMM keeps the other widths
-        assert plan("bfloat16", bits, True, 512, 14336, 4096, sm90=True)[0].startswith(
+    # The tensor-core GEMM keeps the other widths (below the rows from which
+    # they are dequantized first).
+    for bits in (1, 2, 3, 5, 6):
+        m = DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED - 1
+        assert plan("bfloat16", bits, True, m, 14336, 4096, sm90=True)[0].startswith(
             "tensor_"
         )
     assert plan("float32", 0, True, 512, 14336, 4096, sm90=True)[0].startswith("simt_")
@@ -479,32 +489,36 @@ def test_plan_wgmma_split_k_on_sm90():
 
 
 def test_plan_dequantize_first_on_sm90():
-    """From DEQUANTIZE_FIRST_MIN_ROWS rows of x on, quantized float16 /
-    bfloat16 weights of any width are written out dense first, then the dense
-    warpgroup GEMM multiplies them, with the dense problem's own plan; where
-    that plan is not a warpgroup one, the quantized plan stays."""
-    m = DEQUANTIZE_FIRST_MIN_ROWS
+    """From DEQUANTIZE_FIRST_MIN_ROWS rows of x on (4 and 8 bits; from
+    DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED for the widths without a fused
+    warpgroup GEMM), quantized float16 / bfloat16 weights are written out
+    dense first, then the dense warpgroup GEMM multiplies them, with the dense
+    problem's own plan; where that plan is not a warpgroup one, the quantized
+    plan stays."""
     for bits in SUPPORTED_BITS:
+        fused = bits in (4, 8)
+        m = DEQUANTIZE_FIRST_MIN_ROWS if fused else DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
         for dtype in ("float16", "bfloat16"):
+            short = dtype_short(dtype)
             dense = plan(dtype, 0, True, m, 14336, 4096, sm90=True)
-            assert dense[0] == f"wgmma_dense_{dtype_short(dtype)}_wide"
+            assert dense[0] == f"wgmma_dense_{short}_wide"
             assert plan(dtype, bits, True, m, 14336, 4096, sm90=True) == (
-                f"dequantize_affine_{dtype_short(dtype)}_b{bits}+{dense[0]}",
+                f"dequantize_affine_{short}_b{bits}+{dense[0]}",
                 *dense[1:],
             )
+            # One row fewer: the fused GEMM, or the tensor-core one.
+            below = plan(dtype, bits, True, m - 1, 14336, 4096, sm90=True)[0]
+            if fused:
+                assert below == f"wgmma_affine_{short}_b{bits}_wide"
+            else:
+                assert below.startswith(f"tensor_affine_{short}_b{bits}_")
     # The dense plan's K split comes along (N = 2304, M = 800: 63 wide
     # blocks, split two ways).
     assert plan("bfloat16", 8, True, 800, 2304, 14336, sm90=True)[:2] == (
         "dequantize_affine_bf16_b8+wgmma_dense_bf16_wide_split2",
         [7, 9, 2],
     )
-    # One row fewer: the fused 4-bit GEMM, and the tensor-core one for 3 bits.
-    assert plan("bfloat16", 4, True, m - 1, 14336, 4096, sm90=True)[0] == (
-        "wgmma_affine_bf16_b4_wide"
-    )
-    assert plan("bfloat16", 3, True, m - 1, 14336, 4096, sm90=True)[0].startswith(
-        "tensor_affine_"
-    )
+    m = DEQUANTIZE_FIRST_MIN_ROWS
     # No warpgroup plan for the dense problem: float32, x @ w, other GPUs, a
     # grid too small to fill the GPU.
     assert plan("float32", 4, True, m, 14336, 4096, sm90=True)[0].startswith("simt_")

@@ -144,7 +144,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
-  if (p.sm90 && p.bits != 0 && p.m >= kDequantizeFirstMinRows) {
+  if (p.sm90 && p.bits != 0 && p.m >= dequantize_first_min_rows(p.bits)) {
     MatmulProblem dense = p;
     dense.bits = 0;
     LaunchPlan plan = plan_matmul(dense);

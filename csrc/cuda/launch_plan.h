@@ -57,6 +57,19 @@ inline constexpr int kWgmmaMinSplitSteps = 16;
 // type while the product runs (all weight batches at once when batched).
 inline constexpr int kDequantizeFirstMinRows = 768;
 
+// The widths without a fused warpgroup kernel (wgmma_affine_bits false)
+// otherwise take tensor_gemm, whose mma.sync products are slower than the
+// fused kernel's: there the pass pays for itself from fewer rows. Measured
+// at 14336 x 4096 (bench/cuda_kernels.md), the two passes took 1.5x less
+// time than tensor_gemm at 384 rows and 1.7-1.8x less at 512; at 256 rows
+// 1.2x less at 5 and 6 bits, but 5-10% more at 2 and 3.
+inline constexpr int kDequantizeFirstMinRowsUnfused = 384;
+
+constexpr int dequantize_first_min_rows(int bits) {
+  return wgmma_affine_bits(bits) ? kDequantizeFirstMinRows
+                                 : kDequantizeFirstMinRowsUnfused;
+}
+
 struct LaunchPlan {
   KernelKind kind;
   // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
@@ -85,8 +98,10 @@ struct LaunchPlan {
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
 //  - Dequantize first: on sm_90, quantized float16 / bfloat16 weights of
-//    any bits, M >= kDequantizeFirstMinRows, where the dense problem of the
-//    same shape takes a Wgmma plan: that plan, after dequantize_affine.
+//    any bits, M >= dequantize_first_min_rows(bits) (kDequantizeFirstMinRows
+//    at 4 and 8 bits, kDequantizeFirstMinRowsUnfused at the others), where
+//    the dense problem of the same shape takes a Wgmma plan: that plan,
+//    after dequantize_affine.
 //  - Wgmma: on sm_90, transposed float16 / bfloat16 weights, dense or 4-
 //    or 8-bit, aligned, (dense) K a multiple of 8, M > kWgmmaMinRows, and a
 //    warpgroup tile whose grid fills 90% of the SMs, or with K split
