@@ -61,7 +61,7 @@ inline constexpr int kDequantizeFirstMinRows = 768;
 // otherwise take tensor_gemm, whose mma.sync products are slower than the
 // fused kernel's: there the pass pays for itself from fewer rows. Measured
 // at 14336 x 4096 (bench/cuda_kernels.md), the two passes took 1.5x less
-// time than tensor_gemm at 384 rows and 1.7-1.8x less at 512; at 256 rows
+// time than tensor_gemm at 384 rows and 1.7-1.9x less at 512; at 256 rows
 // 1.2x less at 5 and 6 bits, but 5-10% more at 2 and 3.
 inline constexpr int kDequantizeFirstMinRowsUnfused = 384;
 
