@@ -70,6 +70,9 @@ WGMMA_SPLIT_CASES = [
 ]
 
 
+# The widths with a fused warpgroup GEMM (launch_plan.h: wgmma_affine_bits).
+FUSED_WGMMA_BITS = (4, 8)
+
 # From 768 rows of x (DEQUANTIZE_FIRST_MIN_ROWS; 384 for the widths other
 # than 4 and 8 bits) on, sm_90 writes quantized weights out dense and the
 # dense warpgroup GEMM multiplies them, with its own plan: (shape, batches of
@@ -228,7 +231,11 @@ def test_wgmma_dense(dtype_name, shape, seed):
     "case, bits, group_size",
     [(DEQUANTIZE_FIRST_CASES[0], b, g) for b in SUPPORTED_BITS for g in (32, 64, 128)]
     + [(c, b, 64) for c in DEQUANTIZE_FIRST_CASES[1:3] for b in (3, 4, 8)]
-    + [(DEQUANTIZE_FIRST_CASES[3], b, 64) for b in SUPPORTED_BITS if b not in (4, 8)],
+    + [
+        (DEQUANTIZE_FIRST_CASES[3], b, 64)
+        for b in SUPPORTED_BITS
+        if b not in FUSED_WGMMA_BITS
+    ],
 )
 def test_dequantize_first(case, bits, group_size, dtype_name, seed):
     """Quantized weights written out dense by dequantize_affine, then the
@@ -238,9 +245,7 @@ def test_dequantize_first(case, bits, group_size, dtype_name, seed):
     dtype = DTYPES[dtype_name]
     k = k // group_size * group_size
     short = dtype_short(dtype_name)
-    fused = bits in (4, 8)
-    min_rows = DEQUANTIZE_FIRST_MIN_ROWS if fused else DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
-    assert m >= min_rows
+    assert m >= dequantize_first_min_rows(bits)
     assert plan(dtype_name, bits, True, m, n, k, sm90=True)[0] == (
         f"dequantize_affine_{short}_b{bits}+wgmma_dense_{short}_{tile}"
     )
@@ -339,6 +344,13 @@ DEQUANTIZE_FIRST_MIN_ROWS = EXT.CUDA_DEQUANTIZE_FIRST_MIN_ROWS
 DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED = EXT.CUDA_DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
 
 
+def dequantize_first_min_rows(bits: int) -> int:
+    """Rows of x from which the plan dequantizes weights of ``bits`` first."""
+    if bits in FUSED_WGMMA_BITS:
+        return DEQUANTIZE_FIRST_MIN_ROWS
+    return DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
+
+
 def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS, sm90=False):
     return EXT.cuda_launch_plan(dtype, bits, transpose, m, n, k, aligned, sms, sm90)
 
@@ -432,7 +444,7 @@ def test_plan_wgmma_on_sm90():
     )
     # The tensor-core GEMM keeps the other widths (below the rows from which
     # they are dequantized first).
-    for bits in (1, 2, 3, 5, 6):
+    for bits in set(SUPPORTED_BITS) - set(FUSED_WGMMA_BITS):
         m = DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED - 1
         assert plan("bfloat16", bits, True, m, 14336, 4096, sm90=True)[0].startswith(
             "tensor_"
@@ -496,8 +508,7 @@ def test_plan_dequantize_first_on_sm90():
     problem's own plan; where that plan is not a warpgroup one, the quantized
     plan stays."""
     for bits in SUPPORTED_BITS:
-        fused = bits in (4, 8)
-        m = DEQUANTIZE_FIRST_MIN_ROWS if fused else DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
+        m = dequantize_first_min_rows(bits)
         for dtype in ("float16", "bfloat16"):
             short = dtype_short(dtype)
             dense = plan(dtype, 0, True, m, 14336, 4096, sm90=True)
@@ -508,7 +519,7 @@ def test_plan_dequantize_first_on_sm90():
             )
             # One row fewer: the fused GEMM, or the tensor-core one.
             below = plan(dtype, bits, True, m - 1, 14336, 4096, sm90=True)[0]
-            if fused:
+            if bits in FUSED_WGMMA_BITS:
                 assert below == f"wgmma_affine_{short}_b{bits}_wide"
             else:
                 assert below.startswith(f"tensor_affine_{short}_b{bits}_")
