@@ -75,12 +75,18 @@ dequantize_biased_pair(uint32_t biased, uint32_t scale2, uint32_t bias2) {
 
 // Two 4-bit values, at bits 0-3 and 16-19 of `nibbles` (whatever the other
 // bits hold), dequantized to a pair of T: the mask and the OR into the
-// magic are one LOP3, so three instructions two values.
+// magic are one LOP3, so three instructions two values. (Written as C++,
+// (nibbles & mask) | magic compiled to two: a LOP3 takes one immediate.)
 template <typename T>
 __device__ __forceinline__ uint32_t
 dequantize_nibble_pair(uint32_t nibbles, uint32_t scale2, uint32_t bias2) {
-  return dequantize_biased_pair<T>(
-      (nibbles & 0x000F000Fu) | kPairMagic<T>, scale2, bias2);
+  constexpr uint32_t kNibbleMask = 0x000F000Fu;
+  constexpr uint32_t kMaskThenOr = 0xEA; // (a & b) | c
+  uint32_t biased;
+  asm("lop3.b32 %0, %1, %2, %3, %4;"
+      : "=r"(biased)
+      : "r"(nibbles), "n"(kNibbleMask), "r"(kPairMagic<T>), "n"(kMaskThenOr));
+  return dequantize_biased_pair<T>(biased, scale2, bias2);
 }
 
 // q[t] = value t of the octet whose stream starts at bit 0 of `window`.

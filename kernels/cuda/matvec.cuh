@@ -27,6 +27,37 @@
 
 namespace mlx_qmm::cuda {
 
+// The `bits` words of one packed 32-value block, with the widest loads the
+// block's alignment allows: a block starts at byte 4 * bits * b of a row
+// that starts at byte 4 * bits * K / 32.
+template <int bits>
+__device__ __forceinline__ void load_block_words(
+    const uint32_t* src,
+    uint32_t (&words)[bits]) {
+  if constexpr (bits % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < bits / 4; ++i) {
+      const uint4 v = load_weights_16(src + 4 * i);
+      words[4 * i] = v.x;
+      words[4 * i + 1] = v.y;
+      words[4 * i + 2] = v.z;
+      words[4 * i + 3] = v.w;
+    }
+  } else if constexpr (bits % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < bits / 2; ++i) {
+      const uint2 v = load_weights_8(src + 2 * i);
+      words[2 * i] = v.x;
+      words[2 * i + 1] = v.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < bits; ++i) {
+      words[i] = load_weights_4(src + i);
+    }
+  }
+}
+
 // Quantized rows: a chunk is one 32-value block and its group's scale and
 // bias.
 template <typename T, int bits>
@@ -48,30 +79,7 @@ struct AffineRows {
     const int64_t row_words = static_cast<int64_t>(a.k) * bits / 32;
     const uint32_t* src = static_cast<const uint32_t*>(a.w) + row * row_words +
         static_cast<int64_t>(chunk) * bits;
-    // The widest loads the block's alignment allows: a block starts at
-    // byte 4 * bits * chunk of a row that starts at byte 4 * bits * K / 32.
-    if constexpr (bits % 4 == 0) {
-#pragma unroll
-      for (int i = 0; i < bits / 4; ++i) {
-        const uint4 v = load_weights_16(src + 4 * i);
-        c.words[4 * i] = v.x;
-        c.words[4 * i + 1] = v.y;
-        c.words[4 * i + 2] = v.z;
-        c.words[4 * i + 3] = v.w;
-      }
-    } else if constexpr (bits % 2 == 0) {
-#pragma unroll
-      for (int i = 0; i < bits / 2; ++i) {
-        const uint2 v = load_weights_8(src + 2 * i);
-        c.words[2 * i] = v.x;
-        c.words[2 * i + 1] = v.y;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < bits; ++i) {
-        c.words[i] = load_weights_4(src + i);
-      }
-    }
+    load_block_words<bits>(src, c.words);
     const int groups = a.k >> a.group_size_log2;
     const int64_t g = static_cast<int64_t>(row) * groups +
         ((chunk * kChunkValues) >> a.group_size_log2);
