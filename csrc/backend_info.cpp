@@ -67,8 +67,9 @@ std::vector<KernelProvider> kernel_providers() {
   const char* quantized = "qmv_affine, qmm_affine";
   const char* dense = "dense_gemv, dense_gemm";
   const char* cuda_quantized =
-      "matvec_affine, skinny_affine, wgmma_affine (4 and 8 bits, sm_90) and "
-      "tensor_affine (float16/bfloat16), simt_affine";
+      "matvec_affine, skinny_affine, skinny_cluster_affine (sm_90), "
+      "wgmma_affine (4 and 8 bits, sm_90) and tensor_affine "
+      "(float16/bfloat16), simt_affine";
   const char* cuda_dense =
       "matvec_dense, wgmma_dense (sm_90) and tensor_dense "
       "(float16/bfloat16), simt_dense";

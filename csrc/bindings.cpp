@@ -255,4 +255,10 @@ NB_MODULE(_ext, m) {
       mlx_qmm::cuda::kDequantizeFirstMinRows;
   m.attr("CUDA_DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED") =
       mlx_qmm::cuda::kDequantizeFirstMinRowsUnfused;
+  m.attr("CUDA_SKINNY_CLUSTER_MIN_ROWS") = mlx_qmm::cuda::kSkinnyClusterMinRows;
+  m.attr("CUDA_SKINNY_CLUSTER_MAX_SPLITS") =
+      mlx_qmm::cuda::kSkinnyClusterMaxSplits;
+  m.attr("CUDA_SKINNY_CLUSTER_BLOCKS_PER_SM") =
+      mlx_qmm::cuda::kSkinnyClusterBlocksPerSM;
+  m.attr("CUDA_SKINNY_CLUSTER_COLS") = mlx_qmm::cuda::kSkinnyClusterCols;
 }

@@ -43,7 +43,8 @@ needs_cuda = pytest.mark.skipif(
 # them), tensor tiles (M % 32, N % 64, K % 64) and CUDA-core tiles (M, N % 64,
 # K % 16). With 2 <= M <= 8 the matvec shapes land on the 8-row matvec in
 # float32 only; quantized float16 and bfloat16 take the skinny kernel there
-# too, wherever K is a multiple of 128 and 2 <= M <= 32.
+# too, wherever K is a multiple of 128 and 2 <= M <= 32 (on sm_90 from 17
+# rows the cluster-split one: (30, 72, 384) in 3 splits).
 MATVEC_SHAPES = [(1, 200, 512), (3, 37, 256), (8, 1000, 2048)]
 SKINNY_SHAPES = [(2, 40, 128), (7, 300, 640), (16, 100, 1152), (30, 72, 384)]
 TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
@@ -69,6 +70,18 @@ WGMMA_SPLIT_CASES = [
     ((500, 4000, 2080), "quantized", "wide_split2"),
 ]
 
+
+# The cluster-split few-row kernel (sm_90, 17 to 32 rows of x): (shape,
+# its K splits on the H100's 132 SMs). A partial last column tile of 256
+# rows of W (300, 4000) and uneven K shares (9 chunks of 128 split 8 ways:
+# seven of one chunk and one of two), one chunk a split (384 = 3 x 128),
+# and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks).
+SKINNY_CLUSTER_CASES = [
+    ((17, 300, 1152), 8),
+    ((32, 4000, 2048), 8),
+    ((24, 520, 384), 3),
+]
+SKINNY_CLUSTER_MODEL_CASE = ((32, 14336, 4096), 4)
 
 # The widths with a fused warpgroup GEMM (launch_plan.h: wgmma_affine_bits).
 FUSED_WGMMA_BITS = (4, 8)
@@ -131,6 +144,48 @@ def assert_rows_and_columns_close(out, ref, dtype, seed):
             f"{'row' if axis == 1 else 'column'} {worst}: relative error "
             f"{err[worst]:.3e} > {tol:.1e} (seed={seed})"
         )
+
+
+def _check_skinny_cluster(case, bits, group_size, dtype_name, seed):
+    (m, n, k), splits = case
+    dtype = DTYPES[dtype_name]
+    k = k // group_size * group_size
+    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
+    assert name == (
+        f"skinny_cluster_affine_{dtype_short(dtype_name)}_b{bits}_rows32_split{splits}"
+    )
+    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out)
+    ref = reference_qmm(x, w_hat, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("case", SKINNY_CLUSTER_CASES)
+def test_skinny_cluster(case, bits, group_size, dtype_name, seed):
+    """The few-row GEMM with x in shared memory and K split between the
+    blocks of a cluster, which add up their partial tiles through distributed
+    shared memory (sm_90; the plan is checked for the H100's 132 SMs): every
+    output row and column, so that one wrong split share or tile edge shows."""
+    _check_skinny_cluster(case, bits, group_size, dtype_name, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_skinny_cluster_model_shape(bits, dtype_name, seed):
+    """The benchmark's 14336 x 4096 at 32 rows (the issue's M = 32 target)."""
+    _check_skinny_cluster(SKINNY_CLUSTER_MODEL_CASE, bits, 64, dtype_name, seed)
 
 
 @needs_cuda
@@ -302,11 +357,12 @@ def test_dense(transpose, dtype_name, shape, seed):
 
 @needs_cuda
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
-@pytest.mark.parametrize("m", [1, 5, 64])
+@pytest.mark.parametrize("m", [1, 5, 24, 64])
 def test_batched_broadcast_and_strided(dtype_name, m, seed):
     """Batched weights broadcast against x, a transposed view of x and an
     operand that starts off a 16-byte boundary all take the copy or the
-    unaligned path and still match."""
+    unaligned path and still match (24 rows: one cluster-split launch a
+    weight batch on sm_90)."""
     dtype = DTYPES[dtype_name]
     n, k = 96, 256
     w, scales, biases, w_hat = random_quantized((3, 1, n, k), 64, 4, dtype)
@@ -390,6 +446,50 @@ def test_plan_skinny_for_a_few_rows(dtype):
     assert plan(dtype, 0, True, 8, 4096, 4096)[0].startswith("tensor_")
     assert plan("float32", 4, True, 8, 4096, 4096)[0].startswith("matvec_")
     assert plan(dtype, 4, True, 8, 4096, 4096, aligned=False)[0].startswith("simt_")
+
+
+def test_plan_skinny_cluster_on_sm90():
+    """From 17 rows of x on sm_90 the cluster-split kernel takes the few-row
+    cases, with as many K splits as the column tiles leave room for in two
+    blocks an SM (at most 8, at least one K chunk each); where no split fits,
+    and on other GPUs, skinny_gemm keeps them."""
+    cols = EXT.CUDA_SKINNY_CLUSTER_COLS
+    per_sm = EXT.CUDA_SKINNY_CLUSTER_BLOCKS_PER_SM
+    max_splits = EXT.CUDA_SKINNY_CLUSTER_MAX_SPLITS
+    min_rows = EXT.CUDA_SKINNY_CLUSTER_MIN_ROWS
+    assert (cols, per_sm, max_splits, min_rows) == (256, 2, 8, 17)
+    for dtype in ["float16", "bfloat16"]:
+        short = dtype_short(dtype)
+        name, grid, block, shared = plan(dtype, 4, True, 32, 14336, 4096, sm90=True)
+        # 56 column tiles: room for 264 // 56 = 4 splits.
+        assert name == f"skinny_cluster_affine_{short}_b4_rows32_split4"
+        assert grid == [56 * 4, 1, 1] and block == 256 and shared == 0
+        name, grid, *_ = plan(dtype, 8, True, 17, 4096, 14336, sm90=True)
+        assert name == f"skinny_cluster_affine_{short}_b8_rows32_split8"
+        assert grid == [16 * 8, 1, 1]
+        # One K chunk a split at most: 3 chunks, 3 splits.
+        assert plan(dtype, 4, True, 20, 100, 384, sm90=True)[:2] == (
+            f"skinny_cluster_affine_{short}_b4_rows32_split3",
+            [3, 1, 1],
+        )
+        # Fewer rows, no room for two splits (133 tiles), one K chunk, or
+        # not sm_90: skinny_gemm.
+        assert plan(dtype, 4, True, 16, 14336, 4096, sm90=True)[0] == (
+            f"skinny_affine_{short}_b4_rows16"
+        )
+        assert plan(dtype, 4, True, 32, 133 * 256, 4096, sm90=True)[0] == (
+            f"skinny_affine_{short}_b4_rows32"
+        )
+        assert plan(dtype, 4, True, 32, 4096, 128, sm90=True)[0] == (
+            f"skinny_affine_{short}_b4_rows32"
+        )
+        assert plan(dtype, 4, True, 32, 14336, 4096)[0] == (
+            f"skinny_affine_{short}_b4_rows32"
+        )
+    # Other SM counts change the room: 66 SMs leave 2 splits at 56 tiles.
+    assert plan("bfloat16", 4, True, 32, 14336, 4096, sms=66, sm90=True)[0] == (
+        "skinny_cluster_affine_bf16_b4_rows32_split2"
+    )
 
 
 def test_plan_tensor_tiles_fill_the_gpu():

@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -120,6 +121,8 @@ const void* plan_symbol(
           : cuda::matvec_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::Skinny:
       return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
+    case cuda::KernelKind::SkinnyCluster:
+      return cuda::skinny_cluster_affine_symbol(p.type, p.bits);
     case cuda::KernelKind::Wgmma:
       return p.bits == 0
           ? cuda::wgmma_dense_symbol(p.type, plan.wgmma_tile)
@@ -155,6 +158,45 @@ void add_elementwise_node(
       dim3(1, 1, 1),
       0,
       args);
+}
+
+// A kernel launched in thread-block clusters of plan.cluster blocks along
+// grid x. MLX's encoder keys every plain kernel node of its cached graphs
+// "K" and updates a cached graph in place (cudaGraphExecUpdate), which does
+// not carry a node's cluster shape over (MLX's device.cpp says so): a
+// cluster kernel could then run in another's place without its clusters.
+// The key of a child graph names its kernels' cluster widths ("(K4)"), so
+// the cluster kernel goes in one of its own.
+void add_cluster_kernel_node(
+    mx::cu::CommandEncoder& encoder,
+    const void* symbol,
+    const cuda::LaunchPlan& plan,
+    cuda::MatmulArgs& args) {
+  cudaGraph_t child;
+  check_cuda(cudaGraphCreate(&child, 0), "cudaGraphCreate");
+  std::unique_ptr<CUgraph_st, cudaError_t (*)(cudaGraph_t)> owned(
+      child, cudaGraphDestroy);
+  void* params[] = {&args};
+  cudaKernelNodeParams node{};
+  node.func = const_cast<void*>(symbol);
+  node.gridDim = dim3(plan.grid[0], plan.grid[1], plan.grid[2]);
+  node.blockDim = dim3(plan.block, 1, 1);
+  node.sharedMemBytes = static_cast<unsigned>(plan.shared_bytes);
+  node.kernelParams = params;
+  cudaGraphNode_t kernel;
+  check_cuda(
+      cudaGraphAddKernelNode(&kernel, child, nullptr, 0, &node),
+      "cudaGraphAddKernelNode");
+  cudaKernelNodeAttrValue cluster{};
+  cluster.clusterDim.x = static_cast<unsigned>(plan.cluster);
+  cluster.clusterDim.y = 1;
+  cluster.clusterDim.z = 1;
+  check_cuda(
+      cudaGraphKernelNodeSetAttribute(
+          kernel, cudaLaunchAttributeClusterDimension, &cluster),
+      "cudaGraphKernelNodeSetAttribute(ClusterDimension)");
+  // The encoder clones the child graph into its own.
+  encoder.add_graph_node(child);
 }
 
 // A row-contiguous copy of a strided view, made by strided_copy on the
@@ -383,6 +425,10 @@ void eval_matmul(
         encoder.set_input_array(*dequantized);
       }
       name_arrays(partials ? *partials : out);
+      if (plan.cluster > 1) {
+        add_cluster_kernel_node(encoder, symbol, plan, args);
+        continue;
+      }
       encoder.add_kernel_node_ex(
           kernel_function(symbol, plan.shared_bytes),
           dim3(plan.grid[0], plan.grid[1], plan.grid[2]),

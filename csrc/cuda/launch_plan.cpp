@@ -2,6 +2,8 @@
 
 #include "csrc/cuda/launch_plan.h"
 
+#include <algorithm>
+
 namespace mlx_qmm::cuda {
 
 namespace {
@@ -111,6 +113,19 @@ int padded_rows(WgmmaTile tile, const MatmulProblem& p) {
   return ceil_div(p.m, rows) * rows;
 }
 
+// The K splits of the cluster-split few-row kernel, or 0 where it does not
+// serve: as many as the column tiles leave room for in
+// kSkinnyClusterBlocksPerSM blocks an SM, at most kSkinnyClusterMaxSplits
+// and one K chunk a split.
+int skinny_cluster_splits(const MatmulProblem& p) {
+  if (!p.sm90 || p.m < kSkinnyClusterMinRows) {
+    return 0;
+  }
+  const int tiles = ceil_div(p.n, kSkinnyClusterCols);
+  const int room = kSkinnyClusterBlocksPerSM * p.multiprocessors / tiles;
+  return std::min({room, kSkinnyClusterMaxSplits, p.k / kSkinnyChunk});
+}
+
 } // namespace
 
 LaunchPlan plan_matmul(const MatmulProblem& p) {
@@ -133,6 +148,23 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
   }
   if (p.transpose && p.aligned && tensor_type && p.bits != 0 &&
       p.k % kSkinnyChunk == 0 && p.m <= kSkinnyMaxRows) {
+    if (const int splits = skinny_cluster_splits(p); splits > 1) {
+      LaunchPlan plan{
+          KernelKind::SkinnyCluster,
+          kSkinnyMaxRows,
+          TensorTile::Small,
+          WgmmaTile::Narrow,
+          {ceil_div(p.n, kSkinnyClusterCols) * splits,
+           ceil_div(p.m, kSkinnyMaxRows),
+           1},
+          kSkinnyWarps * 32,
+          0,
+          "skinny_cluster_" + weights_name(p) + "_rows" +
+              std::to_string(kSkinnyMaxRows) + "_split" +
+              std::to_string(splits)};
+      plan.cluster = splits;
+      return plan;
+    }
     const int rows = p.m <= 8 ? 8 : p.m <= 16 ? 16 : kSkinnyMaxRows;
     return {
         KernelKind::Skinny,

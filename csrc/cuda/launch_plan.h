@@ -30,7 +30,14 @@ struct MatmulProblem {
   bool sm90 = false;
 };
 
-enum class KernelKind : int { Matvec, Skinny, Wgmma, Tensor, Simt };
+enum class KernelKind : int {
+  Matvec,
+  Skinny,
+  SkinnyCluster,
+  Wgmma,
+  Tensor,
+  Simt
+};
 
 // Below this many rows of x a 128-row warpgroup tile would be mostly
 // padding; the tensor-core GEMM's 32- and 64-row tiles serve them.
@@ -89,11 +96,18 @@ struct LaunchPlan {
   // Quantized weights: dequantize_affine writes them out as a dense
   // temporary first, and the kernel above is the dense one.
   bool dequantize_first = false;
+  // SkinnyCluster: blocks of a thread-block cluster along grid x (the K
+  // splits of one column tile).
+  int cluster = 1;
 };
 
 // The rules, first match wins:
 //  - Matvec: transposed weights, aligned, (dense) K a multiple of 8, and
 //    M = 1, or M <= kMatvecMaxRows in float32: one pass over the weights.
+//  - SkinnyCluster: as Skinny below, on sm_90, kSkinnyClusterMinRows <= M
+//    <= kSkinnyMaxRows, where the column tiles leave room for K splits (at
+//    least 2 of them within kSkinnyClusterBlocksPerSM blocks an SM and one
+//    K chunk a split): x shared in shared memory, K split in a cluster.
 //  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.

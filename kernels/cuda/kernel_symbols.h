@@ -34,6 +34,11 @@ const void* wgmma_affine_symbol(FloatType type, int bits, WgmmaTile tile);
 // bfloat16 only.
 const void* skinny_affine_symbol(FloatType type, int bits, int rows);
 
+// skinny_cluster_gemm<T, bits, kSkinnyMaxRows>; float16 and bfloat16 only.
+// Launched in clusters along x on sm_90 (the launch plan picks it there
+// only).
+const void* skinny_cluster_affine_symbol(FloatType type, int bits);
+
 // simt_gemm<T, quantized, transpose>.
 const void* simt_symbol(FloatType type, bool quantized, bool transpose);
 

@@ -74,6 +74,18 @@ inline constexpr int kSkinnyTilesN = 4;
 inline constexpr int kSkinnyCols = 8 * kSkinnyTilesN;
 inline constexpr int kSkinnyWarps = 8;
 
+// The cluster-split few-row kernel (skinny_cluster_gemm.cuh, sm_90): from
+// kSkinnyClusterMinRows rows of x (blocks of kSkinnyMaxRows), K split
+// between up to kSkinnyClusterMaxSplits blocks of a cluster (the portable
+// cluster size), as many as kSkinnyClusterBlocksPerSM blocks an SM of
+// column tiles allow (56 tiles of 256 rows of W for N = 14336: 4 splits,
+// 224 blocks).
+inline constexpr int kSkinnyClusterMinRows = 17;
+inline constexpr int kSkinnyClusterMaxSplits = 8;
+inline constexpr int kSkinnyClusterBlocksPerSM = 2;
+// Rows of W a block of it covers: kSkinnyCols a warp.
+inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
+
 // The CUDA-core fallback (float32, non-transposed weights, shapes the
 // tensor-core path cannot tile): 64x64 tiles, 4x4 outputs a thread.
 inline constexpr int kSimtBlockM = 64;
