@@ -146,14 +146,11 @@ def assert_rows_and_columns_close(out, ref, dtype, seed):
         )
 
 
-def _check_skinny_cluster(case, bits, group_size, dtype_name, seed):
-    (m, n, k), splits = case
+def assert_quantized_case_close(shape, bits, group_size, dtype_name, seed):
+    """x [M, K] @ w_hat.T + bias on the GPU against the float32 reference,
+    whole matrix and every row and column."""
+    m, n, k = shape
     dtype = DTYPES[dtype_name]
-    k = k // group_size * group_size
-    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
-    assert name == (
-        f"skinny_cluster_affine_{dtype_short(dtype_name)}_b{bits}_rows32_split{splits}"
-    )
     w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
     x = mx.random.normal((m, k)).astype(dtype)
     bias = mx.random.normal((n,)).astype(dtype)
@@ -165,6 +162,16 @@ def _check_skinny_cluster(case, bits, group_size, dtype_name, seed):
     ref = reference_qmm(x, w_hat, True, bias)
     assert_close(out, ref, dtype, seed)
     assert_rows_and_columns_close(out, ref, dtype, seed)
+
+
+def _check_skinny_cluster(case, bits, group_size, dtype_name, seed):
+    (m, n, k), splits = case
+    k = k // group_size * group_size
+    name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
+    assert name == (
+        f"skinny_cluster_affine_{dtype_short(dtype_name)}_b{bits}_rows32_split{splits}"
+    )
+    assert_quantized_case_close((m, n, k), bits, group_size, dtype_name, seed)
 
 
 @needs_cuda
@@ -196,23 +203,12 @@ def test_skinny_cluster_model_shape(bits, dtype_name, seed):
 def test_wgmma_quantized(bits, group_size, dtype_name, shape, seed):
     """Shapes that the warpgroup GEMM serves on an sm_90 GPU (the plan is
     checked for the H100's 132 SMs); elsewhere the tensor-core GEMM does."""
-    dtype = DTYPES[dtype_name]
     m, n, k = shape
     k = k // group_size * group_size
     tile = "wide" if m > 256 else "narrow"
     name = plan(dtype_name, bits, True, m, n, k, sm90=True)[0]
     assert name == f"wgmma_affine_{dtype_short(dtype_name)}_b{bits}_{tile}"
-    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
-    x = mx.random.normal((m, k)).astype(dtype)
-    bias = mx.random.normal((n,)).astype(dtype)
-    with mx.stream(mx.gpu):
-        out = mlx_qmm.quantized_matmul(
-            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
-        )
-        out = evaluate_poisoned(out)
-    ref = reference_qmm(x, w_hat, True, bias)
-    assert_close(out, ref, dtype, seed)
-    assert_rows_and_columns_close(out, ref, dtype, seed)
+    assert_quantized_case_close((m, n, k), bits, group_size, dtype_name, seed)
 
 
 @needs_cuda

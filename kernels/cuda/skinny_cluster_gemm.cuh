@@ -150,11 +150,8 @@ __device__ __forceinline__ void multiply_shared_x(
         uint32_t b[kSkinnyTilesN][2];
 #pragma unroll
         for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            b[ni][r] = dequantize_nibble_pair<T>(
-                w.words[ni][j] >> (4 * (2 * p + r)), scale2[ni], bias2[ni]);
-          }
+          dequantize_nibble_fragment<T>(
+              w.words[ni][j], p, scale2[ni], bias2[ni], b[ni]);
         }
 #pragma unroll
         for (int mi = 0; mi < kMTiles; ++mi) {

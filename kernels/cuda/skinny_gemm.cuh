@@ -33,6 +33,9 @@
 // chunks of K between them, so that N = 4096 still gives 1024 warps to keep
 // loads in flight, and sum their partial tiles through shared memory at the
 // end.
+//
+// On sm_90 the launch plan gives 17 to 32 rows to skinny_cluster_gemm.cuh
+// instead, which shares each x chunk between a block's warps.
 
 #pragma once
 
@@ -81,6 +84,41 @@ struct SkinnyOperands {
   }
 };
 
+// The B registers of the two products of octet o of a lane's block (values
+// 8o .. 8o + 7): unpacked to float32, scaled (s) and biased (z) there and
+// rounded to T pairs; b[p] feeds product 2o + p.
+template <typename T, int bits>
+__device__ __forceinline__ void dequantize_octet_fragments(
+    const uint32_t (&words)[bits],
+    int o,
+    float s,
+    float z,
+    uint32_t (&b)[2][2]) {
+  float q[8];
+  unpack_octet<bits>(block_octet_window<bits>(words, o), q);
+#pragma unroll
+  for (int p = 0; p < 2; ++p) {
+    b[p][0] = pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
+    b[p][1] = pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
+  }
+}
+
+// The B registers of product 2j + p of a lane's 4-bit block from its word
+// j (multiply_nibble_words' order): nibbles 2p and 2p + 1 with their
+// partners four on, as pairs of T.
+template <typename T>
+__device__ __forceinline__ void dequantize_nibble_fragment(
+    uint32_t word,
+    int p,
+    uint32_t scale2,
+    uint32_t bias2,
+    uint32_t (&b)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    b[r] = dequantize_nibble_pair<T>(word >> (4 * (2 * p + r)), scale2, bias2);
+  }
+}
+
 // The products of one chunk at any bits: each octet of a lane's block
 // unpacked to float32, scaled and biased there and converted to T pairs;
 // octet o feeds products 2o and 2o + 1.
@@ -93,16 +131,8 @@ __device__ __forceinline__ void multiply_octets(
     uint32_t b[kSkinnyTilesN][2][2]; // [tile][product of the octet][reg]
 #pragma unroll
     for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-      float q[8];
-      unpack_octet<bits>(block_octet_window<bits>(now.w[ni].words, o), q);
-      const float s = now.w[ni].scale;
-      const float z = now.w[ni].bias;
-#pragma unroll
-      for (int p = 0; p < 2; ++p) {
-        b[ni][p][0] = pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
-        b[ni][p][1] =
-            pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
-      }
+      dequantize_octet_fragments<T, bits>(
+          now.w[ni].words, o, now.w[ni].scale, now.w[ni].bias, b[ni]);
     }
 #pragma unroll
     for (int p = 0; p < 2; ++p) {
@@ -176,11 +206,8 @@ __device__ __forceinline__ void multiply_nibble_words(
       uint32_t b[kSkinnyTilesN][2];
 #pragma unroll
       for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          b[ni][r] = dequantize_nibble_pair<T>(
-              now.w[ni].words[j] >> (4 * (2 * p + r)), scale2[ni], bias2[ni]);
-        }
+        dequantize_nibble_fragment<T>(
+            now.w[ni].words[j], p, scale2[ni], bias2[ni], b[ni]);
       }
 #pragma unroll
       for (int mi = 0; mi < kMTiles; ++mi) {
