@@ -102,6 +102,23 @@ DEQUANTIZE_FIRST_CASES = [
 ]
 
 
+def quantized_case(shape, bits, group_size, dtype_name):
+    """(out, reference): x [M, K] @ w_hat.T + bias on the GPU with fresh
+    random operands (out poisoned before the kernel writes it), and the
+    float32 reference."""
+    m, n, k = shape
+    dtype = DTYPES[dtype_name]
+    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype)
+    with mx.stream(mx.gpu):
+        out = mlx_qmm.quantized_matmul(
+            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
+        )
+        out = evaluate_poisoned(out)
+    return out, reference_qmm(x, w_hat, True, bias)
+
+
 def _served_by_us() -> None:
     kernels = mlx_qmm.backend_info()["kernels"]["gpu"]
     assert "CUDA kernels" in kernels["quantized_matmul"]
@@ -113,20 +130,12 @@ def _served_by_us() -> None:
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("shape", MATVEC_SHAPES + SKINNY_SHAPES + TILED_SHAPES)
 def test_quantized_transposed(bits, group_size, dtype_name, shape, seed):
-    dtype = DTYPES[dtype_name]
     m, n, k = shape
     k = max(group_size, k // group_size * group_size)
-    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
-    x = mx.random.normal((m, k)).astype(dtype)
-    bias = mx.random.normal((n,)).astype(dtype)
-    with mx.stream(mx.gpu):
-        out = mlx_qmm.quantized_matmul(
-            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
-        )
-        out = evaluate_poisoned(out)
+    out, ref = quantized_case((m, n, k), bits, group_size, dtype_name)
     _served_by_us()
-    assert out.dtype == dtype
-    assert_close(out, reference_qmm(x, w_hat, True, bias), dtype, seed)
+    assert out.dtype == DTYPES[dtype_name]
+    assert_close(out, ref, DTYPES[dtype_name], seed)
 
 
 def assert_rows_and_columns_close(out, ref, dtype, seed):
@@ -147,21 +156,11 @@ def assert_rows_and_columns_close(out, ref, dtype, seed):
 
 
 def assert_quantized_case_close(shape, bits, group_size, dtype_name, seed):
-    """x [M, K] @ w_hat.T + bias on the GPU against the float32 reference,
-    whole matrix and every row and column."""
-    m, n, k = shape
-    dtype = DTYPES[dtype_name]
-    w, scales, biases, w_hat = random_quantized((n, k), group_size, bits, dtype)
-    x = mx.random.normal((m, k)).astype(dtype)
-    bias = mx.random.normal((n,)).astype(dtype)
-    with mx.stream(mx.gpu):
-        out = mlx_qmm.quantized_matmul(
-            x, w, scales, biases, group_size=group_size, bits=bits, bias=bias
-        )
-        out = evaluate_poisoned(out)
-    ref = reference_qmm(x, w_hat, True, bias)
-    assert_close(out, ref, dtype, seed)
-    assert_rows_and_columns_close(out, ref, dtype, seed)
+    """quantized_case within the dtype's tolerance, whole matrix and every
+    row and column."""
+    out, ref = quantized_case(shape, bits, group_size, dtype_name)
+    assert_close(out, ref, DTYPES[dtype_name], seed)
+    assert_rows_and_columns_close(out, ref, DTYPES[dtype_name], seed)
 
 
 def _check_skinny_cluster(case, bits, group_size, dtype_name, seed):

@@ -88,7 +88,7 @@ struct SkinnyClusterW {
 // The rows of W a lane loads (row g of each of its warp's n8 tiles),
 // clamped to the last row so that the loads need no branch: the columns
 // past N are computed from that row and never written.
-template <typename T, int bits>
+template <int bits>
 struct SkinnyClusterRows {
   static constexpr int kBlocksPerChunk = kSkinnyChunk / 32;
   int row[kSkinnyTilesN];
@@ -131,12 +131,18 @@ __device__ __forceinline__ void multiply_shared_x(
     int lane,
     float (&acc)[SkinnyClusterTile<rows>::kMTiles][kSkinnyTilesN][4]) {
   constexpr int kMTiles = SkinnyClusterTile<rows>::kMTiles;
-  auto fragment = [&](int mi, int s, uint32_t(&af)[4]) {
-    const uint4 v = x[mi][s][lane];
-    af[0] = v.x;
-    af[1] = v.y;
-    af[2] = v.z;
-    af[3] = v.w;
+  // Product s of the chunk for every m16 tile and n8 tile, b[ni] the B
+  // registers of tile ni.
+  auto multiply = [&](int s, const uint32_t(&b)[kSkinnyTilesN][2]) {
+#pragma unroll
+    for (int mi = 0; mi < kMTiles; ++mi) {
+      const uint4 v = x[mi][s][lane];
+      const uint32_t af[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+        mma_16816<T>(acc[mi][ni], af, b[ni]);
+      }
+    }
   };
   if constexpr (bits == 4) {
     // The raw 16-bit scale and bias twice: __byte_perm repeats bytes 0, 1.
@@ -158,21 +164,13 @@ __device__ __forceinline__ void multiply_shared_x(
           dequantize_nibble_fragment<T>(
               w.words[ni][j], p, scale2[ni], bias2[ni], b[ni]);
         }
-#pragma unroll
-        for (int mi = 0; mi < kMTiles; ++mi) {
-          uint32_t af[4];
-          fragment(mi, 2 * j + p, af);
-#pragma unroll
-          for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-            mma_16816<T>(acc[mi][ni], af, b[ni]);
-          }
-        }
+        multiply(2 * j + p, b);
       }
     }
   } else {
 #pragma unroll
     for (int o = 0; o < 4; ++o) {
-      uint32_t b[kSkinnyTilesN][2][2]; // [tile][product of the octet][reg]
+      uint32_t b[2][kSkinnyTilesN][2]; // [product of the octet][tile][reg]
 #pragma unroll
       for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
         float q[8];
@@ -183,23 +181,15 @@ __device__ __forceinline__ void multiply_shared_x(
         const float z = to_float(*reinterpret_cast<const T*>(&z16));
 #pragma unroll
         for (int p = 0; p < 2; ++p) {
-          b[ni][p][0] =
+          b[p][ni][0] =
               pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
-          b[ni][p][1] =
+          b[p][ni][1] =
               pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
         }
       }
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
-#pragma unroll
-        for (int mi = 0; mi < kMTiles; ++mi) {
-          uint32_t af[4];
-          fragment(mi, 2 * o + p, af);
-#pragma unroll
-          for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-            mma_16816<T>(acc[mi][ni], af, b[ni][p]);
-          }
-        }
+        multiply(2 * o + p, b[p]);
       }
     }
   }
@@ -251,9 +241,6 @@ struct SharedXStage {
   }
 
   __device__ void store(uint4 (&x)[Tile::kMTiles][Tile::kProducts][32]) const {
-    // __byte_perm selectors: the low halves of two words, their high halves.
-    constexpr uint32_t kLowHalves = 0x5410u;
-    constexpr uint32_t kHighHalves = 0x7632u;
     // Word offsets: product 2j + 1 is 32 vectors on, a[2 + h] two words.
     constexpr int kNextProduct = 32 * 4;
     constexpr int kSecondK = 2;
@@ -266,10 +253,9 @@ struct SharedXStage {
       if constexpr (bits == 4) {
         // Words (x0 x1), (x2 x3), (x4 x5), (x6 x7): product 2j takes the
         // pairs (x0 x4) and (x1 x5), product 2j + 1 (x2 x6) and (x3 x7).
-        out[0] = __byte_perm(u.x, u.z, kLowHalves);
-        out[kSecondK] = __byte_perm(u.x, u.z, kHighHalves);
-        out[kNextProduct] = __byte_perm(u.y, u.w, kLowHalves);
-        out[kNextProduct + kSecondK] = __byte_perm(u.y, u.w, kHighHalves);
+        nibble_pair_order(u.x, u.z, out[0], out[kSecondK]);
+        nibble_pair_order(
+            u.y, u.w, out[kNextProduct], out[kNextProduct + kSecondK]);
       } else {
         out[0] = u.x;
         out[kSecondK] = u.y;
@@ -317,7 +303,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
   const int first = chunks * split / splits;
   const int last = chunks * (split + 1) / splits;
 
-  const SkinnyClusterRows<T, bits> w_rows(a, block_n + warp * kSkinnyCols, g);
+  const SkinnyClusterRows<bits> w_rows(a, block_n + warp * kSkinnyCols, g);
   SharedXStage<T, bits, rows> x_next(a, m0);
   float acc[kMTiles][kSkinnyTilesN][4] = {};
 

@@ -156,6 +156,21 @@ __device__ __forceinline__ void multiply_octets(
   }
 }
 
+// Two words of x pairs, (x0 x1) and (x4 x5) four values apart, as the A
+// pairs of the nibble-pair order (multiply_nibble_words): (x0 x4) into
+// `low` and (x1 x5) into `high`.
+__device__ __forceinline__ void nibble_pair_order(
+    uint32_t first,
+    uint32_t second,
+    uint32_t& low,
+    uint32_t& high) {
+  // __byte_perm selectors: the low halves of two words, their high halves.
+  constexpr uint32_t kLowHalves = 0x5410u;
+  constexpr uint32_t kHighHalves = 0x7632u;
+  low = __byte_perm(first, second, kLowHalves);
+  high = __byte_perm(first, second, kHighHalves);
+}
+
 // The products of one chunk at 4 bits, dequantized two values at a time
 // (dequantize_nibble_pair). Word j of a lane's block holds values 8j .. 8j
 // + 7 (relative to the block), nibble i at bits 4i; shifted right by 4i and
@@ -170,9 +185,6 @@ template <typename T, int kMTiles, class Operands>
 __device__ __forceinline__ void multiply_nibble_words(
     Operands& now,
     float (&acc)[kMTiles][kSkinnyTilesN][4]) {
-  // __byte_perm selectors: the low halves of two words, their high halves.
-  constexpr uint32_t kLowHalves = 0x5410u;
-  constexpr uint32_t kHighHalves = 0x7632u;
   // x words 4j + p = (x[2p], x[2p + 1]) and 4j + p + 2 = (x[2p + 4],
   // x[2p + 5]) (relative to 8j) become (x[2p], x[2p + 4]), the A pair of
   // b0, and (x[2p + 1], x[2p + 5]), that of b1, in place: 32-row blocks are
@@ -185,8 +197,8 @@ __device__ __forceinline__ void multiply_nibble_words(
       for (int p = 0; p < 2; ++p) {
         const uint32_t first = now.x[h][4 * j + p];
         const uint32_t second = now.x[h][4 * j + p + 2];
-        now.x[h][4 * j + p] = __byte_perm(first, second, kLowHalves);
-        now.x[h][4 * j + p + 2] = __byte_perm(first, second, kHighHalves);
+        nibble_pair_order(
+            first, second, now.x[h][4 * j + p], now.x[h][4 * j + p + 2]);
       }
     }
   }
