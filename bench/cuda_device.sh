@@ -11,7 +11,10 @@
 #
 # MLX_QMM_PREBUILT=DIR skips the build and imports the mlx_qmm package in
 # DIR (one built elsewhere for this Python and MLX); MLX_QMM_BENCH_ARGS
-# replaces the benchmark's arguments; MLX_QMM_PYTEST_ARGS adds pytest's.
+# replaces the benchmark's arguments; MLX_QMM_PYTEST_ARGS adds pytest's;
+# MLX_QMM_PYTEST_JOBS=N runs the suite as N pytest processes side by side,
+# each on every Nth collected test (the suite is bound by its CPU-side
+# references, about 15 minutes in one process; the GPU has room for all).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-${OUT:-/tmp/mlx-qmm-cuda}}
@@ -50,9 +53,41 @@ fi
 python3 -c 'import mlx_qmm, json; print(mlx_qmm.__file__); print(json.dumps(mlx_qmm.backend_info()["kernels"], indent=1))' || exit 1
 
 # The whole suite, on MLX's default device (the GPU).
-# shellcheck disable=SC2086
-PYTHONUNBUFFERED=1 python3 -m pytest -q -p no:cacheprovider tests ${MLX_QMM_PYTEST_ARGS:-} 2>&1 |
-  tee "$out/pytest.log" | tail -40
+jobs=${MLX_QMM_PYTEST_JOBS:-1}
+start=$(date +%s)
+if [ "$jobs" -le 1 ]; then
+  # shellcheck disable=SC2086
+  PYTHONUNBUFFERED=1 python3 -m pytest -q -p no:cacheprovider tests ${MLX_QMM_PYTEST_ARGS:-} 2>&1 |
+    tee "$out/pytest.log" | tail -40
+else
+  shards=$(mktemp -d)
+  python3 -m pytest --collect-only -q -p no:cacheprovider tests | grep "::" > "$shards/ids"
+  split -n "r/$jobs" -d "$shards/ids" "$shards/shard."
+  for f in "$shards"/shard.*; do
+    # Test ids may hold spaces: one argument a line.
+    mapfile -t ids < "$f"
+    # shellcheck disable=SC2086
+    PYTHONUNBUFFERED=1 python3 -m pytest -q -p no:cacheprovider ${MLX_QMM_PYTEST_ARGS:-} \
+      "${ids[@]}" > "$f.log" 2>&1 &
+  done
+  wait
+  cat "$shards"/shard.*.log > "$out/pytest.log"
+  grep -hE "^(FAILED|ERROR)" "$out/pytest.log" | head -40
+  echo "collected: $(wc -l < "$shards/ids") tests in $jobs processes"
+  # Each process ends with its own counts: add them up.
+  python3 - "$shards"/shard.*.log <<'SUM'
+import re, sys
+totals = {}
+for path in sys.argv[1:]:
+    lines = [l for l in open(path) if re.search(r"\d+ (passed|failed|skipped|error)", l)]
+    print(path.rsplit("/", 1)[-1], lines[-1].strip() if lines else "no summary line")
+    for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)", lines[-1] if lines else ""):
+        totals[what] = totals.get(what, 0) + int(n)
+print("suite:", ", ".join(f"{n} {what}" for what, n in sorted(totals.items())))
+SUM
+  rm -rf "$shards"
+fi
+echo "suite took $(($(date +%s) - start)) s"
 
 # The benchmark's target rows (issue 7): bfloat16, group 64.
 # shellcheck disable=SC2086
