@@ -75,11 +75,18 @@ WGMMA_SPLIT_CASES = [
 # its K splits on the H100's 132 SMs). A partial last column tile of 256
 # rows of W (300, 4000) and uneven K shares (9 chunks of 128 split 8 ways:
 # seven of one chunk and one of two), one chunk a split (384 = 3 x 128),
-# and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks).
+# and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks). Each
+# warp copies its rows' scales and biases 8 groups at a time: 16-byte copies
+# where a row's groups are a multiple of 8 (2048, 4096, 8192), plain loads
+# where not (1152, 384); a split's groups span several such windows at
+# 4096 (16 groups of 32 a split) and 8192 (8, 16 or 32 groups of 128, 64
+# or 32: 8 chunks a split).
 SKINNY_CLUSTER_CASES = [
     ((17, 300, 1152), 8),
     ((32, 4000, 2048), 8),
     ((24, 520, 384), 3),
+    ((20, 1000, 4096), 8),
+    ((32, 2000, 8192), 8),
 ]
 SKINNY_CLUSTER_MODEL_CASE = ((32, 14336, 4096), 4)
 

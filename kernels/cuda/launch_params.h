@@ -85,6 +85,9 @@ inline constexpr int kSkinnyClusterMaxSplits = 8;
 inline constexpr int kSkinnyClusterBlocksPerSM = 2;
 // Rows of W a block of it covers: kSkinnyCols a warp.
 inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
+// Groups of scales and biases a warp of the cluster kernel copies into
+// shared memory at once: 16 bytes of each row.
+inline constexpr int kSkinnyClusterWindowGroups = 8;
 
 // The CUDA-core fallback (float32, non-transposed weights, shapes the
 // tensor-core path cannot tile): 64x64 tiles, 4x4 outputs a thread.

@@ -71,7 +71,14 @@ struct SkinnyClusterTile {
   static constexpr int kPartialStride = kCols + 8;
 
   union Shared {
-    uint4 x[2][kMTiles][kProducts][32]; // [buffer][mi][s][lane]
+    struct {
+      uint4 x[2][kMTiles][kProducts][32]; // [buffer][mi][s][lane]
+      // Scales and biases of each warp's 32 rows of W, a window of
+      // kSkinnyClusterWindowGroups groups at a time, double-buffered:
+      // [buffer][warp][scale, bias][row (ni * 8 + g)][group].
+      uint16_t affine[2][kSkinnyWarps][2][kSkinnyCols]
+                     [kSkinnyClusterWindowGroups];
+    } loop;
     float partial[rows][kPartialStride];
   };
 };
@@ -100,22 +107,74 @@ struct SkinnyClusterRows {
     }
   }
 
+  // The W words of a chunk (the scales and biases come from the warp's
+  // window in shared memory, AffineWindows).
   __device__ void
   load(const MatmulArgs& a, int chunk, int t, SkinnyClusterW<bits>& w) const {
     const int block = chunk * kBlocksPerChunk + t;
     const uint64_t row_words = static_cast<uint64_t>(a.k) * bits / 32;
-    const uint64_t groups = static_cast<uint64_t>(a.k >> a.group_size_log2);
     const uint32_t* words =
         static_cast<const uint32_t*>(a.w) + static_cast<int64_t>(block) * bits;
-    const int group = (block * 32) >> a.group_size_log2;
-    const uint16_t* scales = static_cast<const uint16_t*>(a.scales) + group;
-    const uint16_t* biases = static_cast<const uint16_t*>(a.biases) + group;
 #pragma unroll
     for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
       const uint32_t r = static_cast<uint32_t>(row[ni]);
       load_block_words<bits>(words + r * row_words, w.words[ni]);
-      w.scale[ni] = __ldg(scales + r * groups);
-      w.bias[ni] = __ldg(biases + r * groups);
+    }
+  }
+};
+
+// The scales and biases of a warp's 32 rows of W, copied into shared memory
+// a window of kSkinnyClusterWindowGroups groups at a time (16 bytes of each
+// row: one cp.async of scales and one of biases a lane, lane l taking warp
+// row l), instead of one 2-byte load a lane, tile and chunk. Why: those
+// loads touch eight rows each for 2 or 4 bytes of each; on the H100 they
+// took a pass over the 4-bit 14336 x 4096 weights in this kernel's pattern
+// from 15.8 to 26.3 us (experiments/dram_patterns.cu, bench/cuda_kernels.md).
+// Window w holds groups [8 w, 8 w + 8): aligned, so a chunk (one, two or
+// four groups) never straddles two. Where a row's groups are not a
+// multiple of 8 (its scales not 16-byte aligned), the copies are plain
+// 2-byte loads and stores instead.
+struct AffineWindows {
+  static constexpr int kGroups = kSkinnyClusterWindowGroups;
+  static_assert(kGroups * 2 == 16, "one 16-byte copy a row and array");
+  const uint16_t* scales; // this lane's row, group 0
+  const uint16_t* biases;
+  int groups; // a row's
+  int group_size_log2;
+
+  __device__ AffineWindows(const MatmulArgs& a, int n0, int lane) {
+    groups = a.k >> a.group_size_log2;
+    group_size_log2 = a.group_size_log2;
+    const int64_t row = min(n0 + lane, a.n - 1);
+    scales = static_cast<const uint16_t*>(a.scales) + row * groups;
+    biases = static_cast<const uint16_t*>(a.biases) + row * groups;
+  }
+
+  // The window of chunk c, and the place of value v of the chunk's
+  // 128 in it.
+  __device__ int window(int chunk) const {
+    return ((chunk * kSkinnyChunk) >> group_size_log2) / kGroups;
+  }
+  __device__ int slot(int chunk, int value) const {
+    return ((chunk * kSkinnyChunk + value) >> group_size_log2) % kGroups;
+  }
+
+  // Starts copying window w into `table` ([scale, bias][row][group] of this
+  // lane's warp), lane `lane` its own row.
+  __device__ void issue(int w, uint16_t (*table)[kSkinnyCols][kGroups],
+                        int lane) const {
+    const int first = w * kGroups;
+    if (groups % kGroups == 0) {
+      copy_async_16(shared_address(&table[0][lane][0]), scales + first);
+      copy_async_16(shared_address(&table[1][lane][0]), biases + first);
+      copy_async_commit();
+    } else {
+#pragma unroll
+      for (int i = 0; i < kGroups; ++i) {
+        const bool valid = first + i < groups;
+        table[0][lane][i] = valid ? __ldg(scales + first + i) : uint16_t{0};
+        table[1][lane][i] = valid ? __ldg(biases + first + i) : uint16_t{0};
+      }
     }
   }
 };
@@ -304,6 +363,8 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
   const int last = chunks * (split + 1) / splits;
 
   const SkinnyClusterRows<bits> w_rows(a, block_n + warp * kSkinnyCols, g);
+  const AffineWindows windows(a, block_n + warp * kSkinnyCols, lane);
+  auto table = [&](int w) { return shared.loop.affine[w % 2][warp]; };
   SharedXStage<T, bits, rows> x_next(a, m0);
   float acc[kMTiles][kSkinnyTilesN][4] = {};
 
@@ -313,6 +374,13 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
                   SkinnyClusterW<bits>& now,
                   SkinnyClusterW<bits>& next) {
     const bool more = c + 1 < last;
+    // Chunk c + 1's scales and biases, where they start a new window: its
+    // buffer last served window w - 1, whose reads ended at the barrier
+    // of the step before.
+    const int w = windows.window(c);
+    if (more && windows.window(c + 1) != w) {
+      windows.issue(w + 1, table(w + 1), lane);
+    }
     if constexpr (kPrefetchW) {
       if (more) {
         w_rows.load(a, c + 1, t, next);
@@ -323,21 +391,33 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
     if (more) {
       x_next.load(a, c + 1);
     }
-    multiply_shared_x<T, bits, rows>(now, shared.x[(c - first) % 2], lane, acc);
-    if (more) {
-      x_next.store(shared.x[(c - first + 1) % 2]);
+    // This lane's blocks' scale and bias (block t of each tile's row g).
+    const int s = windows.slot(c, 32 * t);
+#pragma unroll
+    for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+      now.scale[ni] = table(w)[0][ni * 8 + g][s];
+      now.bias[ni] = table(w)[1][ni * 8 + g][s];
     }
-    // Buffer (c + 1) % 2 is complete, and buffer c % 2 free for c + 2.
+    multiply_shared_x<T, bits, rows>(
+        now, shared.loop.x[(c - first) % 2], lane, acc);
+    if (more) {
+      x_next.store(shared.loop.x[(c - first + 1) % 2]);
+    }
+    // Buffer (c + 1) % 2 is complete, and buffer c % 2 free for c + 2;
+    // so are the copies of chunk c + 1's window.
+    copy_async_wait<0>();
     __syncthreads();
   };
 
   SkinnyClusterW<bits> w_even;
   SkinnyClusterW<bits> w_odd;
+  windows.issue(windows.window(first), table(windows.window(first)), lane);
   x_next.load(a, first);
   if constexpr (kPrefetchW) {
     w_rows.load(a, first, t, w_even);
   }
-  x_next.store(shared.x[0]);
+  x_next.store(shared.loop.x[0]);
+  copy_async_wait<0>();
   __syncthreads();
   // Two chunks an iteration, so that the two fragment sets trade roles
   // without copies.
