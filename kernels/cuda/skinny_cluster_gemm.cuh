@@ -38,10 +38,14 @@
 // rather than by every warp. The stores cost four 4-byte writes per 16 bytes
 // of x, once a block, against the reads of all kSkinnyWarps warps.
 //
+// Scales and biases reach the warps through shared memory, 8 groups of each
+// row at a time (AffineWindows, below).
+//
 // Measured on the H100 (bench/cuda_kernels.md): q4 14336 x 4096 at 32 rows
-// in 31.7 us against skinny_gemm's 39.2, 28.5 us under Nsight Compute,
-// where 3.5 warps a scheduler issue once every 2.8 cycles with no single
-// dominant stall: two blocks an SM (the 128-register bound) are too few.
+// in 31.7 us against skinny_gemm's 39.2 with per-lane scale loads, 28.5 us
+// under Nsight Compute, where 3.5 warps a scheduler issued once every 2.8
+// cycles with no single dominant stall; 25.9 us in the benchmark with the
+// scale windows (29.5 against 31.1 alternated with the version before).
 
 #pragma once
 
@@ -161,8 +165,8 @@ struct AffineWindows {
 
   // Starts copying window w into `table` ([scale, bias][row][group] of this
   // lane's warp), lane `lane` its own row.
-  __device__ void issue(int w, uint16_t (*table)[kSkinnyCols][kGroups],
-                        int lane) const {
+  __device__ void
+  issue(int w, uint16_t (*table)[kSkinnyCols][kGroups], int lane) const {
     const int first = w * kGroups;
     if (groups % kGroups == 0) {
       copy_async_16(shared_address(&table[0][lane][0]), scales + first);
@@ -370,44 +374,43 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
 
   // One chunk: `now` holds its W fragments (loaded here when not
   // prefetched), `next` receives chunk c + 1's.
-  auto step = [&](int c,
-                  SkinnyClusterW<bits>& now,
-                  SkinnyClusterW<bits>& next) {
-    const bool more = c + 1 < last;
-    // Chunk c + 1's scales and biases, where they start a new window: its
-    // buffer last served window w - 1, whose reads ended at the barrier
-    // of the step before.
-    const int w = windows.window(c);
-    if (more && windows.window(c + 1) != w) {
-      windows.issue(w + 1, table(w + 1), lane);
-    }
-    if constexpr (kPrefetchW) {
-      if (more) {
-        w_rows.load(a, c + 1, t, next);
-      }
-    } else {
-      w_rows.load(a, c, t, now);
-    }
-    if (more) {
-      x_next.load(a, c + 1);
-    }
-    // This lane's blocks' scale and bias (block t of each tile's row g).
-    const int s = windows.slot(c, 32 * t);
+  auto step =
+      [&](int c, SkinnyClusterW<bits>& now, SkinnyClusterW<bits>& next) {
+        const bool more = c + 1 < last;
+        // Chunk c + 1's scales and biases, where they start a new window: its
+        // buffer last served window w - 1, whose reads ended at the barrier
+        // of the step before.
+        const int w = windows.window(c);
+        if (more && windows.window(c + 1) != w) {
+          windows.issue(w + 1, table(w + 1), lane);
+        }
+        if constexpr (kPrefetchW) {
+          if (more) {
+            w_rows.load(a, c + 1, t, next);
+          }
+        } else {
+          w_rows.load(a, c, t, now);
+        }
+        if (more) {
+          x_next.load(a, c + 1);
+        }
+        // This lane's blocks' scale and bias (block t of each tile's row g).
+        const int s = windows.slot(c, 32 * t);
 #pragma unroll
-    for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-      now.scale[ni] = table(w)[0][ni * 8 + g][s];
-      now.bias[ni] = table(w)[1][ni * 8 + g][s];
-    }
-    multiply_shared_x<T, bits, rows>(
-        now, shared.loop.x[(c - first) % 2], lane, acc);
-    if (more) {
-      x_next.store(shared.loop.x[(c - first + 1) % 2]);
-    }
-    // Buffer (c + 1) % 2 is complete, and buffer c % 2 free for c + 2;
-    // so are the copies of chunk c + 1's window.
-    copy_async_wait<0>();
-    __syncthreads();
-  };
+        for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
+          now.scale[ni] = table(w)[0][ni * 8 + g][s];
+          now.bias[ni] = table(w)[1][ni * 8 + g][s];
+        }
+        multiply_shared_x<T, bits, rows>(
+            now, shared.loop.x[(c - first) % 2], lane, acc);
+        if (more) {
+          x_next.store(shared.loop.x[(c - first + 1) % 2]);
+        }
+        // Buffer (c + 1) % 2 is complete, and buffer c % 2 free for c + 2;
+        // so are the copies of chunk c + 1's window.
+        copy_async_wait<0>();
+        __syncthreads();
+      };
 
   SkinnyClusterW<bits> w_even;
   SkinnyClusterW<bits> w_odd;
