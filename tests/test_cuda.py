@@ -78,9 +78,9 @@ WGMMA_SPLIT_CASES = [
 # and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks). Each
 # warp copies its rows' scales and biases 8 groups at a time: 16-byte copies
 # where a row's groups are a multiple of 8 (2048, 4096, 8192), plain loads
-# where not (1152, 384); a split's groups span several such windows at
-# 4096 (16 groups of 32 a split) and 8192 (8, 16 or 32 groups of 128, 64
-# or 32: 8 chunks a split).
+# where not (1152, 384). A split's groups span two such windows at 4096
+# (4 chunks a split, 16 groups of 32), and one, two or four at 8192 (8
+# chunks a split: 8, 16 or 32 groups of 128, 64 or 32).
 SKINNY_CLUSTER_CASES = [
     ((17, 300, 1152), 8),
     ((32, 4000, 2048), 8),
