@@ -145,8 +145,9 @@ struct AffineWindows {
   const uint16_t* biases;
   int groups; // a row's
   int group_size_log2;
+  int lane; // copies warp row `lane`
 
-  __device__ AffineWindows(const MatmulArgs& a, int n0, int lane) {
+  __device__ AffineWindows(const MatmulArgs& a, int n0, int lane) : lane(lane) {
     groups = a.k >> a.group_size_log2;
     group_size_log2 = a.group_size_log2;
     const int64_t row = min(n0 + lane, a.n - 1);
@@ -164,9 +165,8 @@ struct AffineWindows {
   }
 
   // Starts copying window w into `table` ([scale, bias][row][group] of this
-  // lane's warp), lane `lane` its own row.
-  __device__ void
-  issue(int w, uint16_t (*table)[kSkinnyCols][kGroups], int lane) const {
+  // lane's warp), each lane its own row.
+  __device__ void issue(int w, uint16_t (*table)[kSkinnyCols][kGroups]) const {
     const int first = w * kGroups;
     if (groups % kGroups == 0) {
       copy_async_16(shared_address(&table[0][lane][0]), scales + first);
@@ -382,7 +382,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
         // of the step before.
         const int w = windows.window(c);
         if (more && windows.window(c + 1) != w) {
-          windows.issue(w + 1, table(w + 1), lane);
+          windows.issue(w + 1, table(w + 1));
         }
         if constexpr (kPrefetchW) {
           if (more) {
@@ -414,7 +414,7 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
 
   SkinnyClusterW<bits> w_even;
   SkinnyClusterW<bits> w_odd;
-  windows.issue(windows.window(first), table(windows.window(first)), lane);
+  windows.issue(windows.window(first), table(windows.window(first)));
   x_next.load(a, first);
   if constexpr (kPrefetchW) {
     w_rows.load(a, first, t, w_even);
