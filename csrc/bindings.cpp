@@ -157,7 +157,8 @@ NB_MODULE(_ext, m) {
          int k,
          bool aligned,
          int multiprocessors,
-         bool sm90) {
+         bool sm90,
+         int group_size) {
         using mlx_qmm::cuda::FloatType;
         const FloatType type = dtype == "float32" ? FloatType::Float32
             : dtype == "float16"                  ? FloatType::Float16
@@ -166,7 +167,16 @@ NB_MODULE(_ext, m) {
             : throw std::invalid_argument(
                   "dtype must be float32, float16 or bfloat16");
         const auto plan = mlx_qmm::cuda::plan_matmul(
-            {type, bits, transpose, m, n, k, aligned, multiprocessors, sm90});
+            {type,
+             bits,
+             transpose,
+             m,
+             n,
+             k,
+             aligned,
+             multiprocessors,
+             sm90,
+             group_size});
         return std::make_tuple(
             plan.name,
             std::vector<int>(plan.grid.begin(), plan.grid.end()),
@@ -182,6 +192,7 @@ NB_MODULE(_ext, m) {
       "aligned"_a,
       "multiprocessors"_a,
       "sm90"_a = false,
+      "group_size"_a = 64,
       "The CUDA launch plan (csrc/cuda/launch_plan.h) of one weight batch, "
       "bits 0 for dense: (kernel name, grid, block, dynamic shared bytes).");
 
@@ -261,4 +272,6 @@ NB_MODULE(_ext, m) {
   m.attr("CUDA_SKINNY_CLUSTER_BLOCKS_PER_SM") =
       mlx_qmm::cuda::kSkinnyClusterBlocksPerSM;
   m.attr("CUDA_SKINNY_CLUSTER_COLS") = mlx_qmm::cuda::kSkinnyClusterCols;
+  m.attr("CUDA_MATVEC_TENSOR_MAX_GROUPS") =
+      mlx_qmm::cuda::kMatvecTensorMaxGroups;
 }

@@ -90,6 +90,22 @@ SKINNY_CLUSTER_CASES = [
 ]
 SKINNY_CLUSTER_MODEL_CASE = ((32, 14336, 4096), 4)
 
+# 4-bit decode (M = 1, float16 / bfloat16) on tensor cores, each block's
+# scales and biases in shared memory: a last trip of fewer than 32 blocks a
+# row (512 = 16 blocks, 1408 = 44); a partial last block of 16 rows of W (300
+# = 18 x 16 + 12, 14330), whose scale run then ends off a 16-byte boundary
+# at group size 128 (12 rows x 11 groups, 14330: 10 x 28); the benchmark's
+# shapes; and the longest row it takes at group size 32 (1024 groups, 64 KB
+# of shared memory a block).
+MATVEC_TENSOR_SHAPES = [
+    (1, 200, 512),
+    (1, 300, 1408),
+    (1, 14330, 3584),
+    (1, 14336, 4096),
+    (1, 4096, 14336),
+    (1, 40, 32768),
+]
+
 # The widths with a fused warpgroup GEMM (launch_plan.h: wgmma_affine_bits).
 FUSED_WGMMA_BITS = (4, 8)
 
@@ -191,6 +207,54 @@ def test_skinny_cluster(case, bits, group_size, dtype_name, seed):
     shared memory (sm_90; the plan is checked for the H100's 132 SMs): every
     output row and column, so that one wrong split share or tile edge shows."""
     _check_skinny_cluster(case, bits, group_size, dtype_name, seed)
+
+
+def assert_tiles_close(out, ref, dtype, seed, tile):
+    """One row of out against its reference `tile` outputs at a time, each
+    tile within twice the dtype's tolerance of its own norm: a wrong block of
+    rows cannot hide in a long row (single outputs near zero would make
+    per-element relative errors meaningless)."""
+    out = np.array(out.astype(mx.float32), dtype=np.float64).reshape(-1)
+    ref = np.array(ref.astype(mx.float32), dtype=np.float64).reshape(-1)
+    assert np.all(np.isfinite(out)), f"unwritten or non-finite outputs (seed={seed})"
+    tol = 2 * TOLERANCE[dtype]
+    for start in range(0, out.size, tile):
+        o, r = out[start : start + tile], ref[start : start + tile]
+        err = np.linalg.norm(o - r) / np.linalg.norm(r)
+        assert err <= tol, (
+            f"outputs {start}..{start + o.size - 1}: relative error {err:.3e} "
+            f"> {tol:.1e} (seed={seed})"
+        )
+
+
+def _check_decode(shape, group_size, dtype_name, seed, kernel):
+    name = plan(dtype_name, 4, True, *shape, sm90=True, group_size=group_size)[0]
+    assert name == f"{kernel}_affine_{dtype_short(dtype_name)}_b4" + (
+        "_rows1" if kernel == "matvec" else ""
+    )
+    out, ref = quantized_case(shape, 4, group_size, dtype_name)
+    dtype = DTYPES[dtype_name]
+    assert_close(out, ref, dtype, seed)
+    # Blocks of 16 rows of W (tiles of 10 where N is not a multiple of 16).
+    assert_tiles_close(out, ref, dtype, seed, 16 if shape[1] % 16 == 0 else 10)
+
+
+@needs_cuda
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", MATVEC_TENSOR_SHAPES)
+def test_matvec_tensor(shape, group_size, dtype_name, seed):
+    """4-bit decode on tensor cores, every block of rows of W."""
+    _check_decode(shape, group_size, dtype_name, seed, "matvec_tensor")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_matvec_streaming_beyond_tensor_groups(dtype_name, seed):
+    """Rows of more groups than the tensor-core decode kernel keeps in shared
+    memory stay with the CUDA-core streaming kernel."""
+    groups = EXT.CUDA_MATVEC_TENSOR_MAX_GROUPS + 8
+    _check_decode((1, 40, 32 * groups), 32, dtype_name, seed, "matvec")
 
 
 @needs_cuda
@@ -409,15 +473,46 @@ def dequantize_first_min_rows(bits: int) -> int:
     return DEQUANTIZE_FIRST_MIN_ROWS_UNFUSED
 
 
-def plan(dtype, bits, transpose, m, n, k, aligned=True, sms=H100_SMS, sm90=False):
-    return EXT.cuda_launch_plan(dtype, bits, transpose, m, n, k, aligned, sms, sm90)
+def plan(
+    dtype,
+    bits,
+    transpose,
+    m,
+    n,
+    k,
+    aligned=True,
+    sms=H100_SMS,
+    sm90=False,
+    group_size=64,
+):
+    return EXT.cuda_launch_plan(
+        dtype, bits, transpose, m, n, k, aligned, sms, sm90, group_size
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_plan_matvec_for_decode(dtype):
-    name, grid, block, shared = plan(dtype, 4, True, 1, 14336, 4096)
-    assert name == f"matvec_affine_{dtype_short(dtype)}_b4_rows1"
+    name, grid, block, shared = plan(dtype, 8, True, 1, 14336, 4096)
+    assert name == f"matvec_affine_{dtype_short(dtype)}_b8_rows1"
     assert grid == [14336 // 16, 1, 1] and block == 128 and shared == 0
+    # 4 bits: float32 on CUDA cores; the half types on tensor cores, with
+    # each block's 16 rows' scales and biases (2 bytes a group) in shared
+    # memory, up to CUDA_MATVEC_TENSOR_MAX_GROUPS groups a row.
+    for group_size in (32, 64, 128):
+        name, grid, block, shared = plan(
+            dtype, 4, True, 1, 14336, 4096, group_size=group_size
+        )
+        assert grid == [14336 // 16, 1, 1] and block == 128
+        if dtype == "float32":
+            assert name == "matvec_affine_f32_b4_rows1" and shared == 0
+        else:
+            assert name == f"matvec_tensor_affine_{dtype_short(dtype)}_b4"
+            assert shared == 2 * 16 * (4096 // group_size) * 2
+    if dtype != "float32":
+        limit = EXT.CUDA_MATVEC_TENSOR_MAX_GROUPS
+        for groups, kernel in [(limit, "matvec_tensor"), (limit + 1, "matvec")]:
+            name = plan(dtype, 4, True, 1, 40, 32 * groups, group_size=32)[0]
+            assert name.startswith(f"{kernel}_affine_")
     name, *_ = plan(dtype, 0, True, 8, 4096, 4096)
     if dtype == "float32":
         assert name == "matvec_dense_f32_rows8"

@@ -119,6 +119,8 @@ const void* plan_symbol(
       return p.bits == 0
           ? cuda::matvec_dense_symbol(p.type, plan.rows)
           : cuda::matvec_affine_symbol(p.type, p.bits, plan.rows);
+    case cuda::KernelKind::MatvecTensor:
+      return cuda::matvec_tensor_affine_symbol(p.type);
     case cuda::KernelKind::Skinny:
       return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::SkinnyCluster:
@@ -387,7 +389,8 @@ void eval_matmul(
                (aligned16(args.scales) && aligned16(args.biases))) &&
               aligned16(args.out),
           traits.multiprocessors,
-          traits.sm90};
+          traits.sm90,
+          quantized ? group_size : 0};
       const cuda::LaunchPlan plan = cuda::plan_matmul(problem);
       if (plan.dequantize_first) {
         if (!dequantized) {

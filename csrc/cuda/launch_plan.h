@@ -28,10 +28,12 @@ struct MatmulProblem {
   int multiprocessors;
   // The GPU runs sm_90a machine code (H100, H200): wgmma is available.
   bool sm90 = false;
+  int group_size = 64; // quantized only
 };
 
 enum class KernelKind : int {
   Matvec,
+  MatvecTensor,
   Skinny,
   SkinnyCluster,
   Wgmma,
@@ -102,6 +104,10 @@ struct LaunchPlan {
 };
 
 // The rules, first match wins:
+//  - MatvecTensor: transposed 4-bit float16 / bfloat16 weights, aligned,
+//    M = 1, at most kMatvecTensorMaxGroups groups a row: the streaming
+//    matrix-vector kernel's pattern with its products on tensor cores and
+//    each block's scales and biases in shared memory.
 //  - Matvec: transposed weights, aligned, (dense) K a multiple of 8, and
 //    M = 1, or M <= kMatvecMaxRows in float32: one pass over the weights.
 //  - SkinnyCluster: as Skinny below, on sm_90, kSkinnyClusterMinRows <= M

@@ -89,6 +89,21 @@ dequantize_nibble_pair(uint32_t nibbles, uint32_t scale2, uint32_t bias2) {
   return dequantize_biased_pair<T>(biased, scale2, bias2);
 }
 
+// Two words of x pairs, (x0 x1) and (x4 x5) four values apart, as the A
+// pairs of the nibble-pair order (multiply_nibble_words): (x0 x4) into
+// `low` and (x1 x5) into `high`.
+__device__ __forceinline__ void nibble_pair_order(
+    uint32_t first,
+    uint32_t second,
+    uint32_t& low,
+    uint32_t& high) {
+  // __byte_perm selectors: the low halves of two words, their high halves.
+  constexpr uint32_t kLowHalves = 0x5410u;
+  constexpr uint32_t kHighHalves = 0x7632u;
+  low = __byte_perm(first, second, kLowHalves);
+  high = __byte_perm(first, second, kHighHalves);
+}
+
 // q[t] = value t of the octet whose stream starts at bit 0 of `window`.
 template <int bits>
 __device__ __forceinline__ void unpack_octet(uint64_t window, float (&q)[8]) {

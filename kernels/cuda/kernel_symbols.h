@@ -18,6 +18,8 @@ namespace mlx_qmm::cuda {
 const void* matvec_affine_symbol(FloatType type, int bits, int rows);
 const void* matvec_dense_symbol(FloatType type, int rows);
 
+const void* matvec_tensor_affine_symbol(FloatType type);
+
 // tensor_gemm<T, bits, tile>; float16 and bfloat16 only.
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile);
 const void* tensor_dense_symbol(FloatType type, TensorTile tile);

@@ -62,6 +62,16 @@ constexpr bool matvec_streams(int bits, int x_bytes, int rows) {
   return bits == 4 && x_bytes == 2 && rows == 1;
 }
 
+// 4-bit float16/bfloat16 decode on tensor cores (matvec_tensor.cuh): the
+// streaming kernel's blocks, each with its rows' scales and biases in
+// shared memory (2 bytes a group, row and array), for rows of at most
+// kMatvecTensorMaxGroups groups (64 KB a block); longer rows take the
+// streaming kernel.
+inline constexpr int kMatvecTensorMaxGroups = 1024;
+constexpr int matvec_tensor_shared_bytes(int groups) {
+  return 2 * kMatvecRowsPerBlock * groups * 2;
+}
+
 // The few-row tensor-core kernel (skinny_gemm.cuh): quantized weights,
 // float16 / bfloat16, 2 <= M <= kSkinnyMaxRows (blocks of 8, 16 or 32
 // rows), K a multiple of kSkinnyChunk (the K values a warp takes per step:

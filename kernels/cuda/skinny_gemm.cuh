@@ -156,21 +156,6 @@ __device__ __forceinline__ void multiply_octets(
   }
 }
 
-// Two words of x pairs, (x0 x1) and (x4 x5) four values apart, as the A
-// pairs of the nibble-pair order (multiply_nibble_words): (x0 x4) into
-// `low` and (x1 x5) into `high`.
-__device__ __forceinline__ void nibble_pair_order(
-    uint32_t first,
-    uint32_t second,
-    uint32_t& low,
-    uint32_t& high) {
-  // __byte_perm selectors: the low halves of two words, their high halves.
-  constexpr uint32_t kLowHalves = 0x5410u;
-  constexpr uint32_t kHighHalves = 0x7632u;
-  low = __byte_perm(first, second, kLowHalves);
-  high = __byte_perm(first, second, kHighHalves);
-}
-
 // The products of one chunk at 4 bits, dequantized two values at a time
 // (dequantize_nibble_pair). Word j of a lane's block holds values 8j .. 8j
 // + 7 (relative to the block), nibble i at bits 4i; shifted right by 4i and
