@@ -68,6 +68,10 @@ constexpr bool matvec_streams(int bits, int x_bytes, int rows) {
 // kMatvecTensorMaxGroups groups (64 KB a block); longer rows take the
 // streaming kernel.
 inline constexpr int kMatvecTensorMaxGroups = 1024;
+// Its register bound: 65536 / (7 * kMatvecWarps * 32) = 73, room for two
+// trips' words (the next one's in flight), and 7 x 132 SMs = 924 blocks
+// of 16 rows still hold 14336 rows in one wave.
+inline constexpr int kMatvecTensorBlocksPerSM = 7;
 constexpr int matvec_tensor_shared_bytes(int groups) {
   return 2 * kMatvecRowsPerBlock * groups * 2;
 }

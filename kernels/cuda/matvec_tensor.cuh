@@ -3,8 +3,8 @@
 // Decode (one row of x) against 4-bit weights, float16 / bfloat16: the
 // streaming matrix-vector kernel's memory pattern (matvec.cuh: a warp owns
 // kMatvecRowsPerWarp rows, lane l loads the 16-byte block l, l + 32, ... of
-// each, 512 contiguous bytes of a row a load instruction, 8 blocks an SM
-// at 64 registers), with two changes:
+// each, 512 contiguous bytes of a row a load instruction), with three
+// changes:
 //  - the products on tensor cores: 3.3 instructions a weight value where
 //    the CUDA-core arithmetic took 5.1 (Nsight Compute: 6.0 M warp
 //    instructions against 9.4 M at 14336 x 4096);
@@ -12,7 +12,10 @@
 //    bytes a thread (its rows' share of each array is one contiguous run),
 //    where each lane loaded 2 bytes of each row a trip; that pattern took a
 //    pass over these weights from 12.4 to 15.2 us in
-//    experiments/dram_patterns.cu.
+//    experiments/dram_patterns.cu;
+//  - the next trip's words loaded before this trip's products, at 72
+//    registers and kMatvecTensorBlocksPerSM blocks an SM (7: 14336 rows are
+//    still one wave), where the streaming kernel had one trip in flight.
 //
 // The product is a diagonal. An m16n8k16 product sums, for entry (m, n),
 // over 16 positions k; lane (g = lane / 4, t = lane % 4) holds A at rows g
@@ -139,7 +142,7 @@ __device__ __forceinline__ void matvec_tensor_trip(
 
 // out[0, n] for kMatvecRowsPerBlock rows of W; M = 1, K a multiple of 32.
 template <typename T>
-__global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecStreamingBlocks)
+__global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecTensorBlocksPerSM)
     matvec_tensor(const MatmulArgs a) {
   constexpr int R = kMatvecRowsPerWarp;
   const int lane = threadIdx.x % 32;
@@ -174,27 +177,37 @@ __global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecStreamingBlocks)
       load_block_words<4>(rows[r].words + chunk * 4, loaded[r].words);
     }
   };
-  MatvecTensorChunk loaded[R];
-  load_words(min(lane, chunks - 1), loaded);
+  MatvecTensorChunk even[R];
+  MatvecTensorChunk odd[R];
+  load_words(min(lane, chunks - 1), even);
   copy_block_affine(a, row0, shared_scales, shared_biases);
   copy_async_wait<0>();
   __syncthreads();
   float c[R / 2][4] = {};
-  for (int c0 = 0; c0 < chunks; c0 += 32) {
-    const bool valid = c0 + lane < chunks;
-    const int chunk = min(c0 + lane, chunks - 1);
-    if (c0 > 0) {
-      load_words(chunk, loaded);
-    }
-    const int group = (chunk * 32) >> a.group_size_log2;
-    // __byte_perm selector that repeats bytes 0 and 1.
-    constexpr uint32_t kLowHalfTwice = 0x1010u;
+  // One trip: its words are in `now`; the next trip's go into `next`
+  // before this one's products.
+  auto trip =
+      [&](int c0, MatvecTensorChunk(&now)[R], MatvecTensorChunk(&next)[R]) {
+        if (c0 + 32 < chunks) {
+          load_words(min(c0 + 32 + lane, chunks - 1), next);
+        }
+        const bool valid = c0 + lane < chunks;
+        const int chunk = min(c0 + lane, chunks - 1);
+        const int group = (chunk * 32) >> a.group_size_log2;
+        // __byte_perm selector that repeats bytes 0 and 1.
+        constexpr uint32_t kLowHalfTwice = 0x1010u;
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      loaded[r].scale2 = __byte_perm(rows[r].scales[group], 0, kLowHalfTwice);
-      loaded[r].bias2 = __byte_perm(rows[r].biases[group], 0, kLowHalfTwice);
+        for (int r = 0; r < R; ++r) {
+          now[r].scale2 = __byte_perm(rows[r].scales[group], 0, kLowHalfTwice);
+          now[r].bias2 = __byte_perm(rows[r].biases[group], 0, kLowHalfTwice);
+        }
+        matvec_tensor_trip<T, R>(a, now, chunk, valid, c);
+      };
+  for (int c0 = 0; c0 < chunks; c0 += 64) {
+    trip(c0, even, odd);
+    if (c0 + 32 < chunks) {
+      trip(c0 + 32, odd, even);
     }
-    matvec_tensor_trip<T, R>(a, loaded, chunk, valid, c);
   }
 
   // Entries (g, g) and (g + 8, g) of each product: rows 2h and 2h + 1 in
@@ -202,7 +215,8 @@ __global__ void __launch_bounds__(kMatvecWarps * 32, kMatvecStreamingBlocks)
   float sums[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    sums[r] = t == g / 2 ? c[r / 2][2 * (r % 2) + g % 2] : 0.0f;
+    const float* row_pair = c[r / 2] + 2 * (r % 2);
+    sums[r] = t == g / 2 ? (g % 2 == 0 ? row_pair[0] : row_pair[1]) : 0.0f;
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) {
       sums[r] += __shfl_xor_sync(0xFFFFFFFFu, sums[r], offset);
