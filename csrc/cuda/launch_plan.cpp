@@ -131,8 +131,6 @@ int skinny_cluster_splits(const MatmulProblem& p) {
 LaunchPlan plan_matmul(const MatmulProblem& p) {
   const bool k_in_chunks = p.bits != 0 || p.k % 8 == 0;
   const bool tensor_type = p.type != FloatType::Float32;
-  // Beyond one row, tensor cores do the products of float16 / bfloat16 far
-  // faster than the matrix-vector kernel's FMAs (which then bound it).
   if (p.transpose && p.aligned && tensor_type && p.bits == 4 && p.m == 1 &&
       p.k / p.group_size <= kMatvecTensorMaxGroups) {
     return {
@@ -145,6 +143,8 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         matvec_tensor_shared_bytes(p.k / p.group_size),
         "matvec_tensor_" + weights_name(p)};
   }
+  // Beyond one row, tensor cores do the products of float16 / bfloat16 far
+  // faster than the matrix-vector kernel's FMAs (which then bound it).
   const bool matvec_rows = p.m == 1 || (!tensor_type && p.m <= kMatvecMaxRows);
   if (p.transpose && p.aligned && k_in_chunks && matvec_rows) {
     const int rows = p.m == 1 ? 1 : kMatvecMaxRows;
