@@ -93,10 +93,10 @@ SKINNY_CLUSTER_MODEL_CASE = ((32, 14336, 4096), 4)
 # 4-bit decode (M = 1, float16 / bfloat16) on tensor cores, each block's
 # scales and biases in shared memory: a last trip of fewer than 32 blocks a
 # row (512 = 16 blocks, 1408 = 44); a partial last block of 16 rows of W (300
-# = 18 x 16 + 12, 14330), whose scale run then ends off a 16-byte boundary
-# at group size 128 (12 rows x 11 groups, 14330: 10 x 28); the benchmark's
-# shapes; and the longest row it takes at group size 32 (1024 groups, 64 KB
-# of shared memory a block).
+# = 18 x 16 + 12, 14330 = 895 x 16 + 10), whose run of scales ends off a
+# 16-byte boundary at 300 rows and group size 128 (12 rows x 11 groups = 132
+# values); the benchmark's shapes; and the longest row it takes at group
+# size 32 (1024 groups, 64 KB of shared memory a block).
 MATVEC_TENSOR_SHAPES = [
     (1, 200, 512),
     (1, 300, 1408),
