@@ -236,18 +236,19 @@ __device__ __forceinline__ void multiply_shared_x(
       uint32_t b[2][kSkinnyTilesN][2]; // [product of the octet][tile][reg]
 #pragma unroll
       for (int ni = 0; ni < kSkinnyTilesN; ++ni) {
-        float q[8];
-        unpack_octet<bits>(block_octet_window<bits>(w.words[ni], o), q);
         const uint16_t s16 = static_cast<uint16_t>(w.scale[ni]);
         const uint16_t z16 = static_cast<uint16_t>(w.bias[ni]);
-        const float s = to_float(*reinterpret_cast<const T*>(&s16));
-        const float z = to_float(*reinterpret_cast<const T*>(&z16));
+        uint32_t tile[2][2]; // [product of the octet][reg]
+        dequantize_octet_fragments<T, bits>(
+            w.words[ni],
+            o,
+            to_float(*reinterpret_cast<const T*>(&s16)),
+            to_float(*reinterpret_cast<const T*>(&z16)),
+            tile);
 #pragma unroll
         for (int p = 0; p < 2; ++p) {
-          b[p][ni][0] =
-              pack2<T>(fmaf(s, q[4 * p], z), fmaf(s, q[4 * p + 1], z));
-          b[p][ni][1] =
-              pack2<T>(fmaf(s, q[4 * p + 2], z), fmaf(s, q[4 * p + 3], z));
+          b[p][ni][0] = tile[p][0];
+          b[p][ni][1] = tile[p][1];
         }
       }
 #pragma unroll
