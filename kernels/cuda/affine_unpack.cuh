@@ -139,16 +139,17 @@ __device__ __forceinline__ void unpack_octet(uint64_t window, float (&q)[8]) {
   }
 }
 
-// The window of octet i of a 32-value block held in registers (`bits`
-// words); i is a compile-time constant after unrolling.
-template <int bits>
+// The window of octet i of a block of values held in registers (`bits`
+// words for 32 values, or fewer words for a shorter block); i is a
+// compile-time constant after unrolling.
+template <int bits, int words_held>
 __device__ __forceinline__ uint64_t
-block_octet_window(const uint32_t (&words)[bits], int i) {
+block_octet_window(const uint32_t (&words)[words_held], int i) {
   const int first_bit = 8 * i * bits;
   const int word = first_bit / 32;
   const int shift = first_bit % 32;
   uint64_t window = words[word];
-  if (word + 1 < bits) {
+  if (word + 1 < words_held) {
     window |= static_cast<uint64_t>(words[word + 1]) << 32;
   }
   return window >> shift;

@@ -20,7 +20,7 @@ const void* matvec_affine_for_bits(int bits) {
           &matvec_streaming<T, AffineRows<T, Bits>, rows>);
     } else {
       return reinterpret_cast<const void*>(
-          &matvec<T, AffineRows<T, Bits>, rows>);
+          &matvec<T, AffineRows<T, Bits, matvec_chunk_values(Bits)>, rows>);
     }
   });
 }

@@ -51,6 +51,12 @@ inline constexpr int kMatvecRowsPerWarp = 4;
 inline constexpr int kMatvecWarps = 4;
 inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
+// Blocks an SM of the matrix-vector kernel for one row of float16 or
+// bfloat16 x (at most 128 registers): 16 warps, each with four chunks of
+// four rows in flight. The 8-bit rows need the bound (with 16-value chunks
+// they took 164 registers, three blocks an SM); the others stay below it.
+inline constexpr int kMatvecBlocksPerSM = 4;
+
 // 4-bit float16/bfloat16 decode (one row of x) runs the matrix-vector
 // kernel with one chunk a row in flight per lane and at most
 // 65536 / (kMatvecStreamingBlocks * kMatvecWarps * 32) = 64 registers, so

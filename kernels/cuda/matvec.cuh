@@ -27,49 +27,53 @@
 
 namespace mlx_qmm::cuda {
 
-// The `bits` words of one packed 32-value block, with the widest loads the
-// block's alignment allows: a block starts at byte 4 * bits * b of a row
-// that starts at byte 4 * bits * K / 32.
-template <int bits>
+// The `words_held` words of one packed block of values (`bits` words for a
+// 32-value block), with the widest loads the block's alignment allows: a
+// block starts at byte 4 * words_held * b of a row that starts at byte
+// 4 * bits * K / 32 (K a multiple of 32).
+template <int words_held>
 __device__ __forceinline__ void load_block_words(
     const uint32_t* src,
-    uint32_t (&words)[bits]) {
-  if constexpr (bits % 4 == 0) {
+    uint32_t (&words)[words_held]) {
+  if constexpr (words_held % 4 == 0) {
 #pragma unroll
-    for (int i = 0; i < bits / 4; ++i) {
+    for (int i = 0; i < words_held / 4; ++i) {
       const uint4 v = load_weights_16(src + 4 * i);
       words[4 * i] = v.x;
       words[4 * i + 1] = v.y;
       words[4 * i + 2] = v.z;
       words[4 * i + 3] = v.w;
     }
-  } else if constexpr (bits % 2 == 0) {
+  } else if constexpr (words_held % 2 == 0) {
 #pragma unroll
-    for (int i = 0; i < bits / 2; ++i) {
+    for (int i = 0; i < words_held / 2; ++i) {
       const uint2 v = load_weights_8(src + 2 * i);
       words[2 * i] = v.x;
       words[2 * i + 1] = v.y;
     }
   } else {
 #pragma unroll
-    for (int i = 0; i < bits; ++i) {
+    for (int i = 0; i < words_held; ++i) {
       words[i] = load_weights_4(src + i);
     }
   }
 }
 
-// Quantized rows: a chunk is one 32-value block and its group's scale and
-// bias.
-template <typename T, int bits>
+// Quantized rows: a chunk is `values` values of a row inside one group
+// (32: one block, `bits` words; fewer where a block is wider than one
+// 16-byte load) and its group's scale and bias.
+template <typename T, int bits, int values = 32>
 struct AffineRows {
-  static constexpr int kChunkValues = 32;
-  // Chunks a lane loads before computing: registers allow four 4-bit
-  // blocks (one 16-byte load each) and two of the wider ones. (The
-  // streaming kernel loads one: occupancy hides the latency there.)
-  static constexpr int kUnroll = bits <= 4 ? 4 : 2;
+  static constexpr int kChunkValues = values;
+  static constexpr int kWords = values * bits / 32;
+  static_assert(values % 8 == 0 && 32 % values == 0 && kWords * 32 == values * bits);
+  // Chunks a lane loads before computing: registers allow four chunks of
+  // up to four words (one 16-byte load each) and two of the wider ones.
+  // (The streaming kernel loads one: occupancy hides the latency there.)
+  static constexpr int kUnroll = kWords <= 4 ? 4 : 2;
 
   struct Chunk {
-    uint32_t words[bits];
+    uint32_t words[kWords];
     float scale;
     float bias;
   };
@@ -78,8 +82,8 @@ struct AffineRows {
     Chunk c;
     const int64_t row_words = static_cast<int64_t>(a.k) * bits / 32;
     const uint32_t* src = static_cast<const uint32_t*>(a.w) + row * row_words +
-        static_cast<int64_t>(chunk) * bits;
-    load_block_words<bits>(src, c.words);
+        static_cast<int64_t>(chunk) * kWords;
+    load_block_words<kWords>(src, c.words);
     const int groups = a.k >> a.group_size_log2;
     const int64_t g = static_cast<int64_t>(row) * groups +
         ((chunk * kChunkValues) >> a.group_size_log2);
@@ -132,6 +136,15 @@ struct AffineRows {
     }
   }
 };
+
+// The chunk of the matrix-vector kernels' quantized rows: 16 values at 8
+// bits, so that a lane's chunk is one 16-byte load and each load
+// instruction of a warp reads 512 consecutive bytes of a row. With whole
+// 32-byte blocks a warp's two loads each took every other 16 bytes of
+// 1 KB, and every 32-byte sector was requested from L2 twice.
+constexpr int matvec_chunk_values(int bits) {
+  return bits == 8 ? 16 : 32;
+}
 
 // Dense rows: a chunk is 8 elements (one 16-byte load, two for float32).
 template <typename T>
@@ -242,8 +255,13 @@ __device__ __forceinline__ void matvec_rows(const MatmulArgs& a) {
   }
 }
 
+// One row of 16-bit x: at most 65536 / (kMatvecBlocksPerSM * kMatvecWarps
+// * 32) registers. float32 x and more rows take what they need (under the
+// bound float32 spilled).
 template <typename T, class Rows, int kRows>
-__global__ void __launch_bounds__(kMatvecWarps * 32)
+__global__ void __launch_bounds__(
+    kMatvecWarps * 32,
+    kRows == 1 && sizeof(T) == 2 ? kMatvecBlocksPerSM : 1)
     matvec(const MatmulArgs a) {
   matvec_rows<T, Rows, kRows, false>(a);
 }
