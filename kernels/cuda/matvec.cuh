@@ -5,18 +5,18 @@
 // the weights and the goal is the memory bandwidth.
 //
 // Layout of the work. A warp owns kMatvecRowsPerWarp consecutive rows of w
-// and walks their K axis in chunks (32 values when quantized: `bits` words;
-// 8 elements when dense: 16 or 32 bytes); lane l takes chunks l, l + 32,
-// l + 64, ..., so each load instruction of the warp reads 32 consecutive
-// chunks of one row (512 bytes at 4 bits: coalesced 16-byte loads). A lane
-// first issues the loads of kUnroll chunks for all its rows, then
-// computes. Each x chunk a lane loads (L1 resident: x is small) serves all
-// the warp's rows. The lanes' partial sums
-// meet in a butterfly reduction at the end.
+// and walks their K axis in chunks (quantized: 32 values, `bits` words, or
+// 16 values at 8 bits, matvec_chunk_values; dense: 8 elements, 16 or 32
+// bytes); lane l takes chunks l, l + 32, l + 64, ..., so each load
+// instruction of the warp reads 32 consecutive chunks of one row (512
+// bytes at 4 and 8 bits: coalesced 16-byte loads). A lane first issues the
+// loads of kUnroll chunks for all its rows, then computes. Each x chunk a
+// lane loads (L1 resident: x is small) serves all the warp's rows. The
+// lanes' partial sums meet in a butterfly reduction at the end.
 //
-// Quantized chunks never unpack to memory: per 32-value block (inside one
-// group) a lane accumulates sum x * q with q the raw integer, and folds in
-// the group's scale and bias once:
+// Quantized chunks never unpack to memory: per chunk (inside one group) a
+// lane accumulates sum x * q with q the raw integer, and folds in the
+// group's scale and bias once:
 //   sum_k x_k (s q_k + b) = s * sum_k x_k q_k + b * sum_k x_k.
 
 #pragma once
@@ -66,7 +66,8 @@ template <typename T, int bits, int values = 32>
 struct AffineRows {
   static constexpr int kChunkValues = values;
   static constexpr int kWords = values * bits / 32;
-  static_assert(values % 8 == 0 && 32 % values == 0 && kWords * 32 == values * bits);
+  static_assert(
+      values % 8 == 0 && 32 % values == 0 && kWords * 32 == values * bits);
   // Chunks a lane loads before computing: registers allow four chunks of
   // up to four words (one 16-byte load each) and two of the wider ones.
   // (The streaming kernel loads one: occupancy hides the latency there.)
