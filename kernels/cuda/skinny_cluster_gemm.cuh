@@ -466,18 +466,30 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
     const int r = i / kRowGroups;
     const int col = (i % kRowGroups) * 4;
     float* mine = &shared.partial[r][col];
-    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int b = 0; b < splits; ++b) {
+    // Every block's share first, then the sums: the distributed
+    // shared-memory loads are then in flight together rather than one
+    // latency after another.
+    float4 v[kSkinnyClusterMaxSplits];
+#pragma unroll
+    for (int b = 0; b < kSkinnyClusterMaxSplits; ++b) {
+      if (b < splits) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-      const float4 v =
-          *reinterpret_cast<const float4*>(cluster.map_shared_rank(mine, b));
+        v[b] =
+            *reinterpret_cast<const float4*>(cluster.map_shared_rank(mine, b));
 #else
-      const float4 v = *reinterpret_cast<const float4*>(mine);
+        v[b] = *reinterpret_cast<const float4*>(mine);
 #endif
-      sum.x += v.x;
-      sum.y += v.y;
-      sum.z += v.z;
-      sum.w += v.w;
+      }
+    }
+    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int b = 0; b < kSkinnyClusterMaxSplits; ++b) {
+      if (b < splits) {
+        sum.x += v[b].x;
+        sum.y += v[b].y;
+        sum.z += v[b].z;
+        sum.w += v[b].w;
+      }
     }
     const int m = m0 + r;
     if (m >= a.m) {
@@ -494,8 +506,14 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32, kSkinnyClusterBlocksPerSM)
     }
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // No block may leave while the others still read its partial tile.
-  cluster.sync();
+  // No block may leave while the others still read its partial tile. A
+  // relaxed arrival: the reads have returned (their sums were stored),
+  // and this block's output stores need no ordering, so the GPU-scope
+  // fence of cluster.sync()'s release would only wait for those stores.
+  asm volatile(
+      "barrier.cluster.arrive.relaxed.aligned;\n"
+      "barrier.cluster.wait.aligned;\n" ::
+          : "memory");
 #endif
 }
 
