@@ -53,9 +53,11 @@ inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
 // Blocks an SM of the matrix-vector kernel for one row of float16 or
 // bfloat16 x (at most 128 registers): 16 warps, each with four chunks of
-// four rows in flight. The 8-bit rows need the bound (with 16-value chunks
-// they took 164 registers, three blocks an SM); the others stay below it.
+// four rows in flight; the rows stay below the bound. The 8-bit rows
+// (16-value chunks) keep one chunk of each row in flight instead, at most
+// 64 registers, 8 blocks an SM (matvec.cuh, AffineRows::kBlocksPerSM).
 inline constexpr int kMatvecBlocksPerSM = 4;
+inline constexpr int kMatvecOneChunkBlocksPerSM = 8;
 
 // 4-bit float16/bfloat16 decode (one row of x) runs the matrix-vector
 // kernel with one chunk a row in flight per lane and at most
