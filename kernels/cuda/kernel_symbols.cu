@@ -15,12 +15,11 @@ namespace {
 template <typename T, int rows>
 const void* matvec_affine_for_bits(int bits) {
   return with_affine_bits(bits, [&]<int Bits>() {
+    using Rows = AffineRows<T, Bits, matvec_chunk_values(Bits)>;
     if constexpr (matvec_streams(Bits, sizeof(T), rows)) {
-      return reinterpret_cast<const void*>(
-          &matvec_streaming<T, AffineRows<T, Bits>, rows>);
+      return reinterpret_cast<const void*>(&matvec_streaming<T, Rows, rows>);
     } else {
-      return reinterpret_cast<const void*>(
-          &matvec<T, AffineRows<T, Bits, matvec_chunk_values(Bits)>, rows>);
+      return reinterpret_cast<const void*>(&matvec<T, Rows, rows>);
     }
   });
 }

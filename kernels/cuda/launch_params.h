@@ -53,21 +53,24 @@ inline constexpr int kMatvecRowsPerBlock = kMatvecRowsPerWarp * kMatvecWarps;
 
 // Blocks an SM of the matrix-vector kernel for one row of float16 or
 // bfloat16 x (at most 128 registers): 16 warps, each with four chunks of
-// four rows in flight; the rows stay below the bound. The 8-bit rows
-// (16-value chunks) keep one chunk of each row in flight instead, at most
-// 64 registers, 8 blocks an SM (matvec.cuh, AffineRows::kBlocksPerSM).
+// four rows in flight. The rows it takes stay below the bound (the 8-bit
+// ones, which needed it, stream now: matvec_streams); it stays because
+// ptxas schedules them differently without it, and these schedules are
+// the ones measured.
 inline constexpr int kMatvecBlocksPerSM = 4;
-inline constexpr int kMatvecOneChunkBlocksPerSM = 8;
 
-// 4-bit float16/bfloat16 decode (one row of x) runs the matrix-vector
-// kernel with one chunk a row in flight per lane and at most
+// 4- and 8-bit float16/bfloat16 decode (one row of x) runs the
+// matrix-vector kernel with one chunk a row in flight per lane and at most
 // 65536 / (kMatvecStreamingBlocks * kMatvecWarps * 32) = 64 registers, so
 // that kMatvecStreamingBlocks blocks (32 warps) share an SM and a
-// 14336-row matrix (896 blocks) runs in one wave; with four chunks in
-// flight the kernel took 166 registers, three blocks an SM, 2.3 waves.
+// 14336-row matrix (896 blocks) runs in one wave. With four chunks in
+// flight the 4-bit kernel took 166 registers, three blocks an SM, 2.3
+// waves; the 8-bit one (16-value chunks) 128 registers under a bound of
+// four blocks, 1.7 waves, and 29.2 us a launch on the H100 against 24.3
+// streaming (Nsight Compute, q8 14336 x 4096; bench/cuda_kernels.md).
 inline constexpr int kMatvecStreamingBlocks = 8;
 constexpr bool matvec_streams(int bits, int x_bytes, int rows) {
-  return bits == 4 && x_bytes == 2 && rows == 1;
+  return (bits == 4 || bits == 8) && x_bytes == 2 && rows == 1;
 }
 
 // 4-bit float16/bfloat16 decode on tensor cores (matvec_tensor.cuh): the

@@ -68,21 +68,10 @@ struct AffineRows {
   static constexpr int kWords = values * bits / 32;
   static_assert(
       values % 8 == 0 && 32 % values == 0 && kWords * 32 == values * bits);
-  // Chunks a lane loads before computing, and the kernel's bound in blocks
-  // an SM for one row of 16-bit x. Registers allow four chunks of up to
-  // four words (one 16-byte load each) and two of the wider ones at 4
-  // blocks an SM. The 16-value chunks (8 bits, matvec_chunk_values) take
-  // one a row instead, at 8 blocks an SM (62 registers, no spills): 14336
-  // rows (896 blocks) then run in one wave rather than 1.7, as the dense
-  // rows (68 registers, 7 blocks) already did; occupancy, not chunks in
-  // flight, hides the latency, as in the streaming kernel. Nsight Compute
-  // on the H100, q8 14336 x 4096: 24.3 us a launch against 29.2, DRAM 76%
-  // busy against 63%. The benchmark, whose independent calls overlap on
-  // the GPU, times both alike (bench/cuda_kernels.md).
-  static constexpr bool kOneChunk = values < 32;
-  static constexpr int kUnroll = kOneChunk ? 1 : kWords <= 4 ? 4 : 2;
-  static constexpr int kBlocksPerSM =
-      kOneChunk ? kMatvecOneChunkBlocksPerSM : kMatvecBlocksPerSM;
+  // Chunks a lane loads before computing: registers allow four chunks of
+  // up to four words (one 16-byte load each) and two of the wider ones.
+  // (The streaming kernel loads one: occupancy hides the latency there.)
+  static constexpr int kUnroll = kWords <= 4 ? 4 : 2;
 
   struct Chunk {
     uint32_t words[kWords];
@@ -163,7 +152,6 @@ template <typename T>
 struct DenseRows {
   static constexpr int kChunkValues = 8;
   static constexpr int kUnroll = sizeof(T) == 2 ? 4 : 2;
-  static constexpr int kBlocksPerSM = kMatvecBlocksPerSM;
 
   using Chunk = Raw8<T>;
 
@@ -268,13 +256,13 @@ __device__ __forceinline__ void matvec_rows(const MatmulArgs& a) {
   }
 }
 
-// One row of 16-bit x: at most 65536 / (Rows::kBlocksPerSM * kMatvecWarps
+// One row of 16-bit x: at most 65536 / (kMatvecBlocksPerSM * kMatvecWarps
 // * 32) registers. float32 x and more rows take what they need (under the
 // bound float32 spilled).
 template <typename T, class Rows, int kRows>
 __global__ void __launch_bounds__(
     kMatvecWarps * 32,
-    kRows == 1 && sizeof(T) == 2 ? Rows::kBlocksPerSM : 1)
+    kRows == 1 && sizeof(T) == 2 ? kMatvecBlocksPerSM : 1)
     matvec(const MatmulArgs a) {
   matvec_rows<T, Rows, kRows, false>(a);
 }
