@@ -78,3 +78,61 @@ def test_bench_plot(tmp_path):
     result = subprocess.run(args, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _ladder_run(per_call, **kwargs):
+    """ladder_timing over a synthetic ``per_call(calls)`` cost; returns the
+    timing and the call counts it evaluated, the cold first one dropped."""
+    from mlx_qmm import bench
+
+    seen = []
+
+    def sample(calls):
+        seen.append(calls)
+        # The cold first call (JIT compilation) must not steer the ladder.
+        return 10.0 if len(seen) == 1 else per_call(calls)
+
+    timing = bench.ladder_timing(sample, **kwargs)
+    return timing, seen[1:]
+
+
+def test_ladder_timing_takes_the_fastest_rung():
+    from mlx_qmm import bench
+
+    # MLX's GPU backend in miniature: a fixed cost an evaluation (the first
+    # graph's wait, the synchronisation) and a penalty past 256 calls (tasks
+    # in flight), so the fastest count lies inside the ladder.
+    def per_call(calls):
+        return 15e-6 + 200e-6 / calls + (5e-6 if calls > 256 else 0.0)
+
+    timing, seen = _ladder_run(per_call, repeats=3)
+    first = 1
+    while per_call(first) * first < bench.GPU_LADDER_START_SECONDS:
+        first *= 2
+    rungs = sorted(set(c for c in seen if c >= first))
+    assert rungs == [first * 2**i for i in range(len(rungs))]
+    assert rungs[-1] == bench.MAX_CALLS
+    assert 256 in rungs and rungs[0] < 256
+    assert timing.calls_per_sample == 256
+    assert timing.seconds == pytest.approx(per_call(256))
+    assert timing.samples >= 3
+    assert [c for c, _ in timing.rungs] == rungs
+    assert [t for _, t in timing.rungs] == pytest.approx([per_call(c) for c in rungs])
+
+
+def test_ladder_timing_stops_at_the_sample_time_and_budget():
+    from mlx_qmm import bench
+
+    slow = 4e-3  # seconds a call: a rung of 8 calls takes GPU_SAMPLE_SECONDS
+
+    timing, seen = _ladder_run(lambda calls: slow, repeats=2)
+    last = 1
+    while last * slow < bench.GPU_SAMPLE_SECONDS:
+        last *= 2
+    assert max(seen) == last
+    assert timing.seconds == pytest.approx(slow)
+
+    # A budget of a few samples ends the ladder at its first rung.
+    timing, seen = _ladder_run(lambda calls: slow, repeats=50, budget_s=3 * slow)
+    assert max(seen) == 1 and timing.calls_per_sample == 1
+    assert 1 <= timing.samples <= 3

@@ -67,7 +67,22 @@ ROTATION_BYTES = 512 << 20
 MAX_COPIES = 64
 # Buffer of the bandwidth probes.
 PROBE_BYTES = 1 << 30
-# On a GPU, one timed evaluation runs calls until it takes at least this.
+# On a GPU the calls of one timed evaluation climb a ladder of powers of
+# two: from the first count whose evaluation takes GPU_LADDER_START_SECONDS
+# until one takes GPU_SAMPLE_SECONDS or holds MAX_CALLS calls, and a call's
+# time is the lowest median of the rungs. Why a ladder: with MLX's CUDA
+# graphs the time of a call depends on the calls evaluated together, and
+# not monotonically (bench/cuda_kernels.md, measured on an H100: 14.1 us a
+# call at 256 calls, 19.9 at 32, 19.3 at 512). A small evaluation carries
+# the wait for its first graph and the final synchronisation; a large one
+# can outrun MLX's bound on tasks in flight, which then commits and waits
+# for graphs one by one. Neither is the kernels' cost, so no one count
+# times every row fairly; the best rung is the rate the GPU sustains while
+# the host keeps it fed, for ours and stock alike. (Before, the count came
+# from the first call of a row, which holds JIT compilation and page
+# faults: 1 to 120 calls by chance, and stock's slow first calls had their
+# rows timed at a few calls an evaluation.)
+GPU_LADDER_START_SECONDS = 0.001
 GPU_SAMPLE_SECONDS = 0.02
 MAX_CALLS = 512
 # Warm-up: samples until two in a row agree within WARMUP_AGREE (the first
@@ -109,11 +124,14 @@ class Case:
 
 @dataclass
 class Timing:
-    """Median seconds per call of ``samples`` timed evaluations."""
+    """Median seconds per call of ``samples`` timed evaluations of
+    ``calls_per_sample`` calls; on a GPU, ``rungs`` holds every rung of the
+    ladder as ``[calls, median seconds per call]``."""
 
     seconds: float
     samples: int
     calls_per_sample: int
+    rungs: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -170,15 +188,15 @@ def time_calls(
     """Median seconds per call of ``make_call(i)`` (``i`` picks the weight
     copy; it keeps counting so that consecutive calls rotate through them).
 
-    Untimed warm-up first, until two samples in a row agree within
-    ``WARMUP_AGREE`` (at most ``WARMUP_SECONDS`` of them; never more than one
-    sample when a call takes over a tenth of ``budget_s``). On a GPU each
-    timed evaluation holds enough calls to take ``GPU_SAMPLE_SECONDS``.
-    Calls faster than ``MIN_TIMED_SECONDS / repeats`` get more repeats, up
-    to ``MIN_TIMED_SECONDS`` of them (at most ``MAX_REPEATS``). Repeats stop
-    once ``budget_s`` is spent (at least one is timed); a first call slower
-    than the whole budget is itself the one sample (no warm-up is worth
-    another).
+    On a GPU, :func:`ladder_timing` over evaluations of many calls. On the
+    CPU one call an evaluation: untimed warm-up first, until two samples in
+    a row agree within ``WARMUP_AGREE`` (at most ``WARMUP_SECONDS`` of them;
+    never more than one sample when a call takes over a tenth of
+    ``budget_s``), then ``repeats`` samples, more for calls faster than
+    ``MIN_TIMED_SECONDS / repeats`` (up to ``MIN_TIMED_SECONDS`` of them, at
+    most ``MAX_REPEATS``). Repeats stop once ``budget_s`` is spent (at least
+    one is timed); a first call slower than the whole budget is itself the
+    one sample (no warm-up is worth another).
     """
     counter = 0
 
@@ -191,34 +209,107 @@ def time_calls(
         _synchronize()
         return (time.perf_counter() - start) / calls
 
-    first = sample(1)
-    calls = 1
     if on_gpu:
-        calls = int(min(MAX_CALLS, max(1, GPU_SAMPLE_SECONDS / max(first, 1e-7))))
-        first = sample(calls)  # warm-up at the timed size
-    elif first > budget_s:
+        return ladder_timing(sample, repeats=repeats, budget_s=budget_s)
+    first = sample(1)
+    if first > budget_s:
         return Timing(first, 1, 1)
+    previous = _warm_up(sample, 1, first, math.inf, budget_s)
+    times = _timed_samples(sample, 1, previous, repeats, budget_s)
+    return Timing(statistics.median(times), len(times), 1)
+
+
+def ladder_timing(
+    sample: Callable[[int], float],
+    *,
+    repeats: int,
+    budget_s: float = math.inf,
+) -> Timing:
+    """The GPU timing policy (``GPU_SAMPLE_SECONDS``) over ``sample(calls)``,
+    the seconds per call of one evaluation of ``calls`` calls.
+
+    The first call (JIT compilation, first use of the weights) is dropped;
+    untimed evaluations double the calls until one takes
+    ``GPU_LADDER_START_SECONDS``. From there each rung warms up as the CPU
+    path does (``WARMUP_SECONDS`` over the whole ladder), takes its timed
+    samples, and doubles the calls, until a rung's evaluation takes
+    ``GPU_SAMPLE_SECONDS``, holds ``MAX_CALLS`` calls or ``budget_s`` is
+    spent. Returns the rung with the lowest median.
+    """
+    sample(1)
+    calls = 1
+    t = sample(calls)
+    while calls < MAX_CALLS and t * calls < GPU_LADDER_START_SECONDS:
+        calls *= 2
+        t = sample(calls)
+    warm_left = WARMUP_SECONDS
+    spent = 0.0
+    best: Timing | None = None
+    rungs: list[list[float]] = []
+    while True:
+        previous = _warm_up(sample, calls, t, warm_left, budget_s - spent)
+        warm_left -= previous * calls
+        times = _timed_samples(sample, calls, previous, repeats, budget_s - spent)
+        spent += sum(times) * calls
+        rung = Timing(statistics.median(times), len(times), calls, rungs)
+        rungs.append([calls, rung.seconds])
+        if best is None or rung.seconds < best.seconds:
+            best = rung
+        if (
+            calls >= MAX_CALLS
+            or rung.seconds * calls >= GPU_SAMPLE_SECONDS
+            or spent >= budget_s
+        ):
+            return best
+        calls *= 2
+        t = sample(calls)
+
+
+def _warm_up(
+    sample: Callable[[int], float],
+    calls: int,
+    first: float,
+    warm_s: float,
+    budget_s: float,
+) -> float:
+    """Untimed samples after ``first`` until two in a row agree within
+    ``WARMUP_AGREE``, within ``warm_s`` (and ``WARMUP_SECONDS``) of them and
+    none when a sample takes over a tenth of ``budget_s``. Returns the last
+    sample's seconds per call."""
     previous, warm_spent = first, first * calls
-    while first * calls <= budget_s / 10 and warm_spent < WARMUP_SECONDS:
+    limit = min(warm_s, WARMUP_SECONDS)
+    while first * calls <= budget_s / 10 and warm_spent < limit:
         t = sample(calls)
         warm_spent += t * calls
         steady = abs(t - previous) <= WARMUP_AGREE * previous
         previous = t
         if steady:
             break
-    repeats = max(
+    return previous
+
+
+def _timed_samples(
+    sample: Callable[[int], float],
+    calls: int,
+    per_call: float,
+    repeats: int,
+    budget_s: float,
+) -> list[float]:
+    """``repeats`` samples, more when they are short (``MIN_TIMED_SECONDS``,
+    ``MAX_REPEATS``), fewer once ``budget_s`` is spent (at least one)."""
+    count = max(
         repeats,
-        min(MAX_REPEATS, int(MIN_TIMED_SECONDS / max(previous * calls, 1e-9))),
+        min(MAX_REPEATS, int(MIN_TIMED_SECONDS / max(per_call * calls, 1e-9))),
     )
     times: list[float] = []
     spent = 0.0
-    for _ in range(repeats):
+    for _ in range(count):
         t = sample(calls)
         times.append(t)
         spent += t * calls
         if spent >= budget_s:
             break
-    return Timing(statistics.median(times), len(times), calls)
+    return times
 
 
 # ----------------------------- probes -----------------------------
