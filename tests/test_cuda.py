@@ -53,12 +53,19 @@ TILED_SHAPES = [(9, 130, 448), (40, 300, 1024), (300, 520, 192)]
 # 2 x 128 + 44) and narrow ones with a partial, odd last w tile (7643 = 59 x
 # 128 + 91), over K steps whose last is partial (K = 200, 520 and 4104:
 # 3, 8 and 64 steps of 64, and 8 values), the last wrapping the ring 16 times.
-WGMMA_SHAPES = [(300, 10240, 200), (130, 7643, 520), (129, 15360, 4104)]
+# (96, 13952, 520): 109 narrow blocks, 83% of the SMs, neither 90% nor
+# splittable into one wave; unsplit narrow tiles still take it.
+WGMMA_SHAPES = [
+    (300, 10240, 200),
+    (130, 7643, 520),
+    (129, 15360, 4104),
+    (96, 13952, 520),
+]
 # With 4- and 8-bit weights its tiles are 128 rows of w by 256 (wide) or 128
 # (narrow) rows of x: a partial, odd last w tile and a partial last x tile
 # (300 = 256 + 44, 130 = 128 + 2); K = 608, 576 or 512 by group size: 9.5,
 # 9 or 8 steps of 64, wrapping the ring of 5 or 6 stages.
-WGMMA_AFFINE_SHAPES = [(300, 7643, 608), (130, 7680, 608)]
+WGMMA_AFFINE_SHAPES = [(300, 7643, 608), (130, 7680, 608), (96, 13952, 608)]
 # Grids too small for the GPU split K between blocks (float32 partial sums,
 # then split_sum): (shape, dense or bits, the plan's tile and split) with
 # partial x and w tiles and, for some group sizes, a partial last K step;
@@ -684,11 +691,17 @@ def test_plan_wgmma_split_k_on_sm90():
         "wgmma_dense_bf16_wide_split4",
         [2, 16, 4],
     )
-    # 112 blocks split two ways would be 1.7 waves: no split, no warpgroup
-    # tile (14336 rows, M = 128, 4 bits: 112 narrow blocks fill 85%).
-    assert plan("bfloat16", 4, True, 128, 14336, 4096, sm90=True)[0].startswith(
-        "tensor_"
-    )
+    # 112 blocks split two ways would be 1.7 waves: no split, but unsplit
+    # narrow tiles from 80% of the SMs (14336 rows, M = 128: 112 narrow
+    # blocks fill 85%); below that the tensor-core GEMM (12288 rows: 73%).
+    for bits in (0, 4, 8):
+        assert plan("bfloat16", bits, True, 128, 14336, 4096, sm90=True)[:2] == (
+            f"wgmma_{'dense_bf16' if bits == 0 else f'affine_bf16_b{bits}'}_narrow",
+            [1, 112, 1],
+        )
+        assert plan("bfloat16", bits, True, 128, 12288, 4096, sm90=True)[0].startswith(
+            "tensor_"
+        )
     # Too few steps to split: 2048 x 1024 has 16 steps of K.
     assert plan("bfloat16", 0, True, 512, 2048, 1024, sm90=True)[0].startswith(
         "tensor_"

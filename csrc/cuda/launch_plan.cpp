@@ -59,6 +59,13 @@ int tile_blocks(WgmmaTile tile, const MatmulProblem& p) {
 // M = 512) took 0.25 and 0.29 ms against 0.39 and 0.43 for the 256 medium
 // tiles that a one-block-per-SM rule chose.
 constexpr int kTensorTileMinFillTenths = 9;
+// Where no warpgroup tile, split or not, fills that share, unsplit narrow
+// tiles still serve from this share down, ahead of the mma.sync tensor
+// GEMM: 112 of them on the H100's 132 SMs (w of 14336 rows, M = 65..128)
+// took q4 / q8 / dense M = 128 in 56 / 67 / 46 us against 101 / 114 / 90
+// for the 224 medium tensor tiles (bench/cuda_kernels.md); their 1.7-wave
+// split would leave SMs idle at the end instead of at the start.
+constexpr int kWgmmaNarrowMinFillTenths = 8;
 
 template <class Tile>
 bool tile_fills_gpu(Tile tile, const MatmulProblem& p) {
@@ -216,6 +223,10 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     }
     if (const int splits = wgmma_splits(WgmmaTile::Narrow, p); splits > 0) {
       return wgmma_plan(WgmmaTile::Narrow, p, splits);
+    }
+    if (10 * tile_blocks(WgmmaTile::Narrow, p) >=
+        kWgmmaNarrowMinFillTenths * p.multiprocessors) {
+      return wgmma_plan(WgmmaTile::Narrow, p, 1);
     }
   }
   if (p.transpose && p.aligned && k_in_chunks && tensor_type) {
