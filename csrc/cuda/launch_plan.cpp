@@ -63,8 +63,8 @@ constexpr int kTensorTileMinFillTenths = 9;
 // tiles still serve from this share down, ahead of the mma.sync tensor
 // GEMM: 112 of them on the H100's 132 SMs (w of 14336 rows, M = 65..128)
 // took q4 / q8 / dense M = 128 in 56 / 67 / 46 us against 101 / 114 / 90
-// for the 224 medium tensor tiles (bench/cuda_kernels.md); their 1.7-wave
-// split would leave SMs idle at the end instead of at the start.
+// for the 224 medium tensor tiles (bench/cuda_kernels.md), where split in
+// two they would run 1.7 waves.
 constexpr int kWgmmaNarrowMinFillTenths = 8;
 
 template <class Tile>

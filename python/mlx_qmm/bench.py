@@ -251,6 +251,7 @@ def ladder_timing(
         warm_left -= previous * calls
         times = _timed_samples(sample, calls, previous, repeats, budget_s - spent)
         spent += sum(times) * calls
+        # Every rung's Timing shares `rungs`, which ends with all of them.
         rung = Timing(statistics.median(times), len(times), calls, rungs)
         rungs.append([calls, rung.seconds])
         if best is None or rung.seconds < best.seconds:
