@@ -44,7 +44,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import mlx.core as mx
@@ -231,7 +231,7 @@ def ladder_timing(
     The first call (JIT compilation, first use of the weights) is dropped;
     untimed evaluations double the calls until one takes
     ``GPU_LADDER_START_SECONDS``. From there each rung warms up as the CPU
-    path does (``WARMUP_SECONDS`` over the whole ladder), takes its timed
+    path does (at most ``WARMUP_SECONDS`` a rung), takes its timed
     samples, and doubles the calls, until a rung's evaluation takes
     ``GPU_SAMPLE_SECONDS``, holds ``MAX_CALLS`` calls or ``budget_s`` is
     spent. Returns the rung with the lowest median.
@@ -251,8 +251,7 @@ def ladder_timing(
         warm_left -= previous * calls
         times = _timed_samples(sample, calls, previous, repeats, budget_s - spent)
         spent += sum(times) * calls
-        # Every rung's Timing shares `rungs`, which ends with all of them.
-        rung = Timing(statistics.median(times), len(times), calls, rungs)
+        rung = Timing(statistics.median(times), len(times), calls)
         rungs.append([calls, rung.seconds])
         if best is None or rung.seconds < best.seconds:
             best = rung
@@ -261,7 +260,7 @@ def ladder_timing(
             or rung.seconds * calls >= GPU_SAMPLE_SECONDS
             or spent >= budget_s
         ):
-            return best
+            return replace(best, rungs=rungs)
         calls *= 2
         t = sample(calls)
 
