@@ -78,6 +78,20 @@ WGMMA_SPLIT_CASES = [
 ]
 
 
+# The few-row dense kernel (float16 / bfloat16, 2 to 16 rows of x): x tiles
+# of 8 rows (M <= 8) and 16, partial blocks of 16 rows of W (40, 300, 100,
+# 33), K in stages of 128 split between a block's 4 warps: one stage (three
+# warps idle), a partial last stage (1000 = 7 x 128 + 104, 200, 4104 = 32 x
+# 128 + 8), and the benchmark's shapes (uneven shares: 112 stages at 14336).
+SKINNY_DENSE_SHAPES = [
+    (2, 40, 128),
+    (8, 300, 1000),
+    (9, 33, 200),
+    (16, 100, 4104),
+    (5, 14336, 4096),
+    (11, 4096, 14336),
+]
+
 # The cluster-split few-row kernel (sm_90, 17 to 32 rows of x): (shape,
 # its K splits on the H100's 132 SMs). A partial last column tile of 256
 # rows of W (300, 4000) and uneven K shares (9 chunks of 128 split 8 ways:
@@ -270,6 +284,30 @@ def test_matvec_streaming_beyond_tensor_groups(dtype_name, seed):
 def test_skinny_cluster_model_shape(bits, dtype_name, seed):
     """The benchmark's 14336 x 4096 at 32 rows (the issue's M = 32 target)."""
     _check_skinny_cluster(SKINNY_CLUSTER_MODEL_CASE, bits, 64, dtype_name, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", SKINNY_DENSE_SHAPES)
+def test_skinny_dense(shape, dtype_name, with_bias, seed):
+    """Dense weights against 2 to 16 rows of x, K split between the warps of
+    a block: every output row and column, so that one warp's missing share
+    or a wrong edge of a block shows."""
+    dtype = DTYPES[dtype_name]
+    m, n, k = shape
+    x_rows = 8 if m <= 8 else 16
+    assert plan(dtype_name, 0, True, m, n, k, sm90=True)[0] == (
+        f"skinny_dense_{dtype_short(dtype_name)}_rows{x_rows}"
+    )
+    w = mx.random.normal((n, k)).astype(dtype)
+    x = mx.random.normal((m, k)).astype(dtype)
+    bias = mx.random.normal((n,)).astype(dtype) if with_bias else None
+    with mx.stream(mx.gpu):
+        out = evaluate_poisoned(mlx_qmm.matmul(x, w, bias=bias))
+    ref = reference_qmm(x, w, True, bias)
+    assert_close(out, ref, dtype, seed)
+    assert_rows_and_columns_close(out, ref, dtype, seed)
 
 
 @needs_cuda
@@ -520,11 +558,17 @@ def test_plan_matvec_for_decode(dtype):
         for groups, kernel in [(limit, "matvec_tensor"), (limit + 1, "matvec")]:
             name = plan(dtype, 4, True, 1, 40, 32 * groups, group_size=32)[0]
             assert name.startswith(f"{kernel}_affine_")
-    name, *_ = plan(dtype, 0, True, 8, 4096, 4096)
+    name, grid, block, shared = plan(dtype, 0, True, 8, 4096, 4096)
     if dtype == "float32":
         assert name == "matvec_dense_f32_rows8"
     else:  # tensor cores beyond one row
-        assert name == f"tensor_dense_{dtype_short(dtype)}_small"
+        assert name == f"skinny_dense_{dtype_short(dtype)}_rows8"
+        # 16 rows of W a block; 4 warps, each a ring of 3 stages of 128
+        # values of 16 rows of W and 8 of x.
+        assert grid == [4096 // 16, 1, 1] and block == 128
+        assert shared == 4 * 3 * (16 + 8) * 128 * 2
+        assert plan(dtype, 0, True, 16, 4096, 4096)[0].endswith("_rows16")
+        assert plan(dtype, 0, True, 17, 4096, 4096)[0].startswith("tensor_dense_")
 
 
 def dtype_short(dtype: str) -> str:
@@ -547,7 +591,7 @@ def test_plan_skinny_for_a_few_rows(dtype):
     assert plan(dtype, 4, True, 1, 4096, 4096)[0].startswith("matvec_")
     assert plan(dtype, 4, True, 33, 4096, 4096)[0].startswith("tensor_")
     assert plan(dtype, 4, True, 8, 4096, 4032)[0].startswith("tensor_")
-    assert plan(dtype, 0, True, 8, 4096, 4096)[0].startswith("tensor_")
+    assert plan(dtype, 0, True, 8, 4096, 4096)[0].startswith("skinny_dense_")
     assert plan("float32", 4, True, 8, 4096, 4096)[0].startswith("matvec_")
     assert plan(dtype, 4, True, 8, 4096, 4096, aligned=False)[0].startswith("simt_")
 

@@ -195,6 +195,19 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         0,
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
+  if (p.transpose && p.aligned && k_in_chunks && tensor_type && p.bits == 0 &&
+      p.m <= kSkinnyDenseMaxRows) {
+    const int x_rows = skinny_dense_x_rows(p.m);
+    return {
+        KernelKind::SkinnyDense,
+        x_rows,
+        TensorTile::Small,
+        WgmmaTile::Narrow,
+        {ceil_div(p.n, kSkinnyDenseRowsW), 1, 1},
+        kSkinnyDenseWarps * 32,
+        skinny_dense_shared_bytes(x_rows),
+        "skinny_" + weights_name(p) + "_rows" + std::to_string(x_rows)};
+  }
   if (p.sm90 && p.bits != 0 && p.m >= dequantize_first_min_rows(p.bits)) {
     MatmulProblem dense = p;
     dense.bits = 0;

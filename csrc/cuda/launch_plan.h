@@ -36,6 +36,7 @@ enum class KernelKind : int {
   MatvecTensor,
   Skinny,
   SkinnyCluster,
+  SkinnyDense,
   Wgmma,
   Tensor,
   Simt
@@ -82,7 +83,8 @@ constexpr int dequantize_first_min_rows(int bits) {
 struct LaunchPlan {
   KernelKind kind;
   // Matvec: the kernel's rows template (1 or kMatvecMaxRows); Skinny: rows
-  // of x a block covers (8, 16 or kSkinnyMaxRows).
+  // of x a block covers (8, 16 or kSkinnyMaxRows); SkinnyDense: rows of its
+  // x tile (skinny_dense_x_rows).
   int rows;
   TensorTile tile; // Tensor
   WgmmaTile wgmma_tile; // Wgmma
@@ -117,6 +119,9 @@ struct LaunchPlan {
 //  - Skinny: transposed quantized float16 / bfloat16 weights, aligned, K a
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
+//  - SkinnyDense: transposed dense float16 / bfloat16 weights, aligned, K
+//    a multiple of 8, 2 <= M <= kSkinnyDenseMaxRows: one pass over the
+//    weights, each warp of a block streaming its share of K.
 //  - Dequantize first: on sm_90, quantized float16 / bfloat16 weights of
 //    any bits, M >= dequantize_first_min_rows(bits) (kDequantizeFirstMinRows
 //    at 4 and 8 bits, kDequantizeFirstMinRowsUnfused at the others), where

@@ -13,6 +13,7 @@
 #include "kernels/cuda/kernel_symbols.h"
 #include "kernels/cuda/matvec.cuh"
 #include "kernels/cuda/simt_gemm.cuh"
+#include "kernels/cuda/skinny_dense_gemm.cuh"
 #include "kernels/cuda/split_sum.cuh"
 #include "kernels/cuda/strided_copy.cuh"
 #include "kernels/cuda/tensor_gemm.cuh"

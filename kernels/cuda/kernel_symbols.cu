@@ -53,6 +53,19 @@ const void* matvec_dense_symbol(FloatType type, int rows) {
   });
 }
 
+const void* skinny_dense_symbol(FloatType type, int x_rows) {
+  return with_half_type(type, [&](auto zero) -> const void* {
+    using T = decltype(zero);
+    if (x_rows == 8) {
+      return reinterpret_cast<const void*>(&skinny_dense_gemm<T, 8>);
+    }
+    if (x_rows == 16) {
+      return reinterpret_cast<const void*>(&skinny_dense_gemm<T, 16>);
+    }
+    return nullptr;
+  });
+}
+
 const void* tensor_affine_symbol(FloatType type, int bits, TensorTile tile) {
   return with_affine_bits(bits, [&]<int Bits>() {
     return tensor_symbol_for_bits<Bits>(type, tile);

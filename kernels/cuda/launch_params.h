@@ -114,6 +114,26 @@ inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
 // shared memory at once: 16 bytes of each row.
 inline constexpr int kSkinnyClusterWindowGroups = 8;
 
+// The few-row dense GEMM (skinny_dense_gemm.cuh): float16 / bfloat16
+// dense weights, 2 <= M <= kSkinnyDenseMaxRows (x tiles of 8 or 16 rows).
+// A block owns kSkinnyDenseRowsW rows of W (one m16 tile) and its
+// kSkinnyDenseWarps warps split K, kSkinnyDenseStageK values (256 bytes of
+// a row) a stage, each through its own ring of kSkinnyDenseStages slots.
+inline constexpr int kSkinnyDenseMaxRows = 16;
+inline constexpr int kSkinnyDenseRowsW = 16;
+inline constexpr int kSkinnyDenseWarps = 4;
+inline constexpr int kSkinnyDenseStageK = 128;
+inline constexpr int kSkinnyDenseStages = 3;
+constexpr int skinny_dense_x_rows(int m) {
+  return m <= 8 ? 8 : 16;
+}
+// Dynamic shared memory of a block: every warp's ring (the partial tiles
+// of the end reuse it).
+constexpr int skinny_dense_shared_bytes(int x_rows) {
+  return kSkinnyDenseWarps * kSkinnyDenseStages * (kSkinnyDenseRowsW + x_rows) *
+      kSkinnyDenseStageK * 2;
+}
+
 // The CUDA-core fallback (float32, non-transposed weights, shapes the
 // tensor-core path cannot tile): 64x64 tiles, 4x4 outputs a thread.
 inline constexpr int kSimtBlockM = 64;
