@@ -1,9 +1,10 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
 // Dense float16 / bfloat16 weights against 2 to kSkinnyDenseMaxRows rows
-// of x: one pass over W (M = 8: 117 MB at 14336 x 4096, 16 MB of x
-// products), so the goal is the memory bandwidth that the matrix-vector
-// kernel reaches at M = 1 (3.0 TB/s on the H100), on tensor cores.
+// of x: one pass over W (117 MB at 14336 x 4096) for at most 16 products a
+// weight, so the goal is the memory bandwidth that the matrix-vector kernel
+// reaches at M = 1 (3.0 TB/s on the H100), with the products on tensor
+// cores.
 //
 // Why not tensor_gemm's small tiles: a block of them multiplies a 32-row x
 // tile (mostly zeros at M <= 8) by 64 rows of W, all its warps waiting at
