@@ -707,7 +707,8 @@ def test_plan_wgmma_split_k_on_sm90():
     """Where no warpgroup tile's grid fills 90% of the SMs, K is split
     between blocks (grid z) into one wave that does, each block taking at
     least 16 steps of 64 values: the wide tile first unless it pads x more
-    than the narrow one."""
+    than the narrow one or, with dense weights and one x tile, its shares
+    would be shorter than 32 steps where the narrow tile splits too."""
     # N = 4096, M = 512: 64 wide blocks, two ways: 128 blocks of 112 steps.
     assert plan("float16", 0, True, 512, 4096, 14336, sm90=True) == (
         "wgmma_dense_f16_wide_split2",
@@ -725,12 +726,14 @@ def test_plan_wgmma_split_k_on_sm90():
         "wgmma_affine_bf16_b4_narrow_split4",
         [1, 32, 4],
     )
+    # Dense, M = 128 (one x tile): 16 wide blocks would need 8 shares of 28
+    # steps; 32 narrow ones take 4 of 56.
     assert plan("bfloat16", 0, True, 128, 4096, 14336, sm90=True)[:2] == (
-        "wgmma_dense_bf16_wide_split8",
-        [1, 16, 8],
+        "wgmma_dense_bf16_narrow_split4",
+        [1, 32, 4],
     )
     # Every split has steps: 65 steps five ways would leave the fifth one
-    # step; 200 x 4096 x 4104 takes 17 + 17 + 17 + 14.
+    # step; 200 x 4096 x 4104 (two x tiles) takes 17 + 17 + 17 + 14.
     assert plan("bfloat16", 0, True, 200, 4096, 4104, sm90=True)[:2] == (
         "wgmma_dense_bf16_wide_split4",
         [2, 16, 4],

@@ -66,6 +66,14 @@ constexpr int kTensorTileMinFillTenths = 9;
 // for the 224 medium tensor tiles (bench/cuda_kernels.md), where split in
 // two they would run 1.7 waves.
 constexpr int kWgmmaNarrowMinFillTenths = 8;
+// Dense wide tiles of one x tile (M <= 128) split into shares of fewer K
+// steps than this give way to narrow tiles split fewer ways where those
+// make a wave: 4096 x 14336 at
+// M = 128, 8 wide shares of 28 steps took 60.3 us against 52.9 for 4
+// narrow shares of 56 (stock 50.8), while at M = 200 and 512 (two and four
+// x tiles, wide shares of 56 and 112 steps) the wide splits stayed ahead:
+// 64.5 against 72.4 us and 115.8 against 127.4 (bench/cuda_kernels.md).
+constexpr int kWgmmaDenseWideSplitMinSteps = 32;
 
 template <class Tile>
 bool tile_fills_gpu(Tile tile, const MatmulProblem& p) {
@@ -227,7 +235,12 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     // do, for the same stage handovers; but not where they pad x more (4-
     // and 8-bit wide tiles take 256 rows of x).
     const int wide_splits = wgmma_splits(WgmmaTile::Wide, p);
-    if (wide_splits > 0 &&
+    const bool short_dense_shares = p.bits == 0 && wide_splits > 0 &&
+        p.m <= kWgmmaBlockM &&
+        ceil_div(ceil_div(p.k, kWgmmaBlockK), wide_splits) <
+            kWgmmaDenseWideSplitMinSteps &&
+        wgmma_splits(WgmmaTile::Narrow, p) > 0;
+    if (wide_splits > 0 && !short_dense_shares &&
         padded_rows(WgmmaTile::Wide, p) <= padded_rows(WgmmaTile::Narrow, p)) {
       return wgmma_plan(WgmmaTile::Wide, p, wide_splits);
     }
