@@ -68,11 +68,11 @@ constexpr int kTensorTileMinFillTenths = 9;
 constexpr int kWgmmaNarrowMinFillTenths = 8;
 // Dense wide tiles of one x tile (M <= 128) split into shares of fewer K
 // steps than this give way to narrow tiles split fewer ways where those
-// make a wave: 4096 x 14336 at
-// M = 128, 8 wide shares of 28 steps took 60.3 us against 52.9 for 4
-// narrow shares of 56 (stock 50.8), while at M = 200 and 512 (two and four
-// x tiles, wide shares of 56 and 112 steps) the wide splits stayed ahead:
-// 64.5 against 72.4 us and 115.8 against 127.4 (bench/cuda_kernels.md).
+// make a wave: at 4096 x 14336, M = 128, 8 wide shares of 28 steps took
+// about 60.3 us against 52.9 for 4 narrow shares of 56 (stock 50.8), while
+// at M = 200 and 512 (two and four x tiles, wide shares of 56 and 112
+// steps) the wide splits stayed ahead: 64.5 against 72.4 us and 115.8
+// against 127.4 (bench/cuda_kernels.md).
 constexpr int kWgmmaDenseWideSplitMinSteps = 32;
 
 template <class Tile>
