@@ -90,6 +90,13 @@ SKINNY_DENSE_SHAPES = [
     (16, 100, 4104),
     (5, 14336, 4096),
     (11, 4096, 14336),
+    # 32-row x tiles (sm_90): 32 rows of W a block, partial blocks of W and
+    # of x, one stage, partial last stages.
+    (17, 70, 136),
+    (24, 33, 1000),
+    (32, 100, 4104),
+    (29, 4096, 14336),
+    (32, 14336, 4096),
 ]
 
 # The cluster-split few-row kernel (sm_90, 17 to 32 rows of x): (shape,
@@ -291,12 +298,13 @@ def test_skinny_cluster_model_shape(bits, dtype_name, seed):
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
 @pytest.mark.parametrize("shape", SKINNY_DENSE_SHAPES)
 def test_skinny_dense(shape, dtype_name, with_bias, seed):
-    """Dense weights against 2 to 16 rows of x, K split between the warps of
+    """Dense weights against 2 to 32 rows of x, K split between the warps of
     a block: every output row and column, so that one warp's missing share
-    or a wrong edge of a block shows."""
+    or a wrong edge of a block shows. (The 32-row x tile needs sm_90's
+    shared memory; on other GPUs tensor_gemm computes those cases.)"""
     dtype = DTYPES[dtype_name]
     m, n, k = shape
-    x_rows = 8 if m <= 8 else 16
+    x_rows = 8 if m <= 8 else 16 if m <= 16 else 32
     assert plan(dtype_name, 0, True, m, n, k, sm90=True)[0] == (
         f"skinny_dense_{dtype_short(dtype_name)}_rows{x_rows}"
     )
@@ -568,7 +576,17 @@ def test_plan_matvec_for_decode(dtype):
         assert grid == [4096 // 16, 1, 1] and block == 128
         assert shared == 4 * 3 * (16 + 8) * 128 * 2
         assert plan(dtype, 0, True, 16, 4096, 4096)[0].endswith("_rows16")
+        # 17 to 32 rows: on sm_90, 32 rows of W and of x a block (192 KB of
+        # rings); elsewhere that does not fit, and tensor_gemm takes them.
         assert plan(dtype, 0, True, 17, 4096, 4096)[0].startswith("tensor_dense_")
+        name, grid, block, shared = plan(dtype, 0, True, 17, 4096, 4096, sm90=True)
+        assert name == f"skinny_dense_{dtype_short(dtype)}_rows32"
+        assert grid == [4096 // 32, 1, 1] and block == 128
+        assert shared == 4 * 3 * (32 + 32) * 128 * 2
+        assert plan(dtype, 0, True, 32, 14336, 4096, sm90=True)[0] == name
+        assert plan(dtype, 0, True, 33, 14336, 4096, sm90=True)[0].startswith(
+            "tensor_dense_"
+        )
 
 
 def dtype_short(dtype: str) -> str:

@@ -204,14 +204,14 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
         "skinny_" + weights_name(p) + "_rows" + std::to_string(rows)};
   }
   if (p.transpose && p.aligned && k_in_chunks && tensor_type && p.bits == 0 &&
-      p.m <= kSkinnyDenseMaxRows) {
+      p.m <= (p.sm90 ? kSkinnyDenseMaxRows : kSkinnyDenseMaxRowsBeforeSm90)) {
     const int x_rows = skinny_dense_x_rows(p.m);
     return {
         KernelKind::SkinnyDense,
         x_rows,
         TensorTile::Small,
         WgmmaTile::Narrow,
-        {ceil_div(p.n, kSkinnyDenseRowsW), 1, 1},
+        {ceil_div(p.n, skinny_dense_rows_w(x_rows)), 1, 1},
         kSkinnyDenseWarps * 32,
         skinny_dense_shared_bytes(x_rows),
         "skinny_" + weights_name(p) + "_rows" + std::to_string(x_rows)};

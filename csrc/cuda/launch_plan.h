@@ -120,8 +120,9 @@ struct LaunchPlan {
 //    multiple of kSkinnyChunk, M <= kSkinnyMaxRows: tensor cores fed from
 //    registers, one pass over the weights.
 //  - SkinnyDense: transposed dense float16 / bfloat16 weights, aligned, K
-//    a multiple of 8, 2 <= M <= kSkinnyDenseMaxRows: one pass over the
-//    weights, each warp of a block streaming its share of K.
+//    a multiple of 8, 2 <= M <= kSkinnyDenseMaxRows (on sm_90;
+//    kSkinnyDenseMaxRowsBeforeSm90 elsewhere): one pass over the weights,
+//    each warp of a block streaming its share of K.
 //  - Dequantize first: on sm_90, quantized float16 / bfloat16 weights of
 //    any bits, M >= dequantize_first_min_rows(bits) (kDequantizeFirstMinRows
 //    at 4 and 8 bits, kDequantizeFirstMinRowsUnfused at the others), where

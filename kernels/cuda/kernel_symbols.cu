@@ -62,6 +62,9 @@ const void* skinny_dense_symbol(FloatType type, int x_rows) {
     if (x_rows == 16) {
       return reinterpret_cast<const void*>(&skinny_dense_gemm<T, 16>);
     }
+    if (x_rows == 32) {
+      return reinterpret_cast<const void*>(&skinny_dense_gemm<T, 32>);
+    }
     return nullptr;
   });
 }

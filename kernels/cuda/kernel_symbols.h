@@ -17,7 +17,7 @@ namespace mlx_qmm::cuda {
 // kMatvecMaxRows.
 const void* matvec_affine_symbol(FloatType type, int bits, int rows);
 const void* matvec_dense_symbol(FloatType type, int rows);
-// skinny_dense_gemm<T, x_rows>, x_rows 8 or 16; null for float32.
+// skinny_dense_gemm<T, x_rows>, x_rows 8, 16 or 32; null for float32.
 const void* skinny_dense_symbol(FloatType type, int x_rows);
 
 const void* matvec_tensor_affine_symbol(FloatType type);

@@ -115,23 +115,34 @@ inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
 inline constexpr int kSkinnyClusterWindowGroups = 8;
 
 // The few-row dense GEMM (skinny_dense_gemm.cuh): float16 / bfloat16
-// dense weights, 2 <= M <= kSkinnyDenseMaxRows (x tiles of 8 or 16 rows).
-// A block owns kSkinnyDenseRowsW rows of W (one m16 tile) and its
-// kSkinnyDenseWarps warps split K, kSkinnyDenseStageK values (256 bytes of
-// a row) a stage, each through its own ring of kSkinnyDenseStages slots.
-inline constexpr int kSkinnyDenseMaxRows = 16;
-inline constexpr int kSkinnyDenseRowsW = 16;
+// dense weights, 2 <= M <= kSkinnyDenseMaxRows (x tiles of 8, 16 or 32
+// rows; 32 on sm_90 only, below). A block owns skinny_dense_rows_w rows of W
+// (one m16 tile, two with a 32-row x tile) and its kSkinnyDenseWarps warps
+// split K, kSkinnyDenseStageK values (256 bytes of a row) a stage, each
+// through its own ring of kSkinnyDenseStages slots.
+inline constexpr int kSkinnyDenseMaxRows = 32;
 inline constexpr int kSkinnyDenseWarps = 4;
 inline constexpr int kSkinnyDenseStageK = 128;
 inline constexpr int kSkinnyDenseStages = 3;
+// x tiles up to this many rows fit the shared memory of every GPU of the
+// build (96 KB a block); the 32-row tile takes 192 KB, which only sm_90's
+// 227 KB holds.
+inline constexpr int kSkinnyDenseMaxRowsBeforeSm90 = 16;
 constexpr int skinny_dense_x_rows(int m) {
-  return m <= 8 ? 8 : 16;
+  return m <= 8 ? 8 : m <= 16 ? 16 : 32;
+}
+// Rows of W a block: each block reads the whole of x from L2 once per
+// warp's share of K, so the 32-row x tile takes twice the rows of W to
+// keep x's L2 traffic at W's bytes (117 MB at 14336 x 4096), as the 16-row
+// tile does with 16.
+constexpr int skinny_dense_rows_w(int x_rows) {
+  return x_rows <= 16 ? 16 : 32;
 }
 // Dynamic shared memory of a block: every warp's ring (the partial tiles
 // of the end reuse it).
 constexpr int skinny_dense_shared_bytes(int x_rows) {
-  return kSkinnyDenseWarps * kSkinnyDenseStages * (kSkinnyDenseRowsW + x_rows) *
-      kSkinnyDenseStageK * 2;
+  return kSkinnyDenseWarps * kSkinnyDenseStages *
+      (skinny_dense_rows_w(x_rows) + x_rows) * kSkinnyDenseStageK * 2;
 }
 
 // The CUDA-core fallback (float32, non-transposed weights, shapes the

@@ -11,15 +11,18 @@
 // one barrier a K step of 128 bytes a row; they streamed 2.55-2.68 TB/s at
 // M = 8 where cuBLAS streams 2.83 (bench/cuda_kernels.md).
 //
-// Layout of the work. A block owns kSkinnyDenseRowsW = 16 rows of W (one
-// m16 tile: W is the products' A operand, x their B) and its warps split K:
+// Layout of the work. A block owns skinny_dense_rows_w rows of W (one m16
+// tile, W being the products' A operand and x their B; two m16 tiles with
+// the 32-row x tile, so that x's L2 traffic stays at W's bytes: each warp
+// reads its share of K of x for the block) and its warps split K:
 // warp w takes stages w, w + kSkinnyDenseWarps, ..., each kSkinnyDenseStageK
 // values of K. A warp pipelines its own stages through a ring of
 // kSkinnyDenseStages slots in shared memory (cp.async, no block barrier in
-// the loop): a stage is the W tile [16][kSkinnyDenseStageK] and the x tile
-// [x_rows][kSkinnyDenseStageK]; each copy instruction of the warp reads two
-// rows of W, 256 contiguous bytes of each. At the end the warps' partial
-// tiles meet in shared memory and the block writes out[m, n0 .. n0 + 15].
+// the loop): a stage is the W tile [rows_w][kSkinnyDenseStageK] and the x
+// tile [x_rows][kSkinnyDenseStageK]; each copy instruction of the warp reads
+// two rows of W, 256 contiguous bytes of each. At the end the warps' partial
+// tiles meet in shared memory and the block writes out[m, n0 .. n0 + rows_w
+// - 1].
 //
 // Each tile row in shared memory is kSkinnyDenseStageK * 2 = 256 bytes, so
 // the eight rows that one ldmatrix phase reads would share banks; the
@@ -41,13 +44,14 @@ namespace mlx_qmm::cuda {
 // One warp's ring slot: the W tile, then the x tile.
 template <int x_rows>
 struct SkinnyDenseSlot {
+  static constexpr int kRowsW = skinny_dense_rows_w(x_rows);
   static constexpr int kRowBytes = kSkinnyDenseStageK * 2;
   static constexpr int kChunks = kRowBytes / 16;
-  static constexpr int kWBytes = kSkinnyDenseRowsW * kRowBytes;
-  static constexpr int kBytes = (kSkinnyDenseRowsW + x_rows) * kRowBytes;
+  static constexpr int kWBytes = kRowsW * kRowBytes;
+  static constexpr int kBytes = (kRowsW + x_rows) * kRowBytes;
   // Rows of a tile one copy instruction of the warp covers.
   static constexpr int kRowsPerCopy = 32 / kChunks;
-  static_assert(32 % kChunks == 0 && kSkinnyDenseRowsW % kRowsPerCopy == 0);
+  static_assert(32 % kChunks == 0 && kRowsW % kRowsPerCopy == 0);
   static_assert(x_rows % kRowsPerCopy == 0);
 
   __device__ static int chunk_offset(int row, int chunk) {
@@ -109,14 +113,16 @@ struct SkinnyDenseTileCopy {
 template <typename T, int x_rows>
 __global__ void __launch_bounds__(kSkinnyDenseWarps * 32)
     skinny_dense_gemm(const MatmulArgs a) {
-  static_assert(x_rows == 8 || x_rows == 16);
+  static_assert(x_rows == 8 || x_rows == 16 || x_rows == 32);
   static_assert(kSkinnyDenseStageK % 32 == 0, "k16 steps in pairs");
   using Slot = SkinnyDenseSlot<x_rows>;
   constexpr int kStages = kSkinnyDenseStages;
+  constexpr int kRowsW = Slot::kRowsW;
+  constexpr int kTilesM = kRowsW / 16; // m16 tiles of W
   constexpr int kTilesN = x_rows / 8; // n8 tiles of x
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
-  const int n0 = blockIdx.x * kSkinnyDenseRowsW;
+  const int n0 = blockIdx.x * kRowsW;
   const int k_stages = (a.k + kSkinnyDenseStageK - 1) / kSkinnyDenseStageK;
   // This warp's stages: warp, warp + kSkinnyDenseWarps, ...
   const int warp_stages =
@@ -125,7 +131,7 @@ __global__ void __launch_bounds__(kSkinnyDenseWarps * 32)
   extern __shared__ __align__(16) unsigned char shared[];
   unsigned char* ring = shared + warp * kStages * Slot::kBytes;
 
-  const SkinnyDenseTileCopy<T, kSkinnyDenseRowsW, x_rows> w_copy(
+  const SkinnyDenseTileCopy<T, kRowsW, x_rows> w_copy(
       static_cast<const T*>(a.w), n0, a.n, a.k, lane);
   const SkinnyDenseTileCopy<T, x_rows, x_rows> x_copy(
       static_cast<const T*>(a.x), 0, a.m, a.k, lane);
@@ -144,9 +150,9 @@ __global__ void __launch_bounds__(kSkinnyDenseWarps * 32)
     copy_async_commit();
   }
 
-  // acc[ni]: rows g and g + 8 of W (lane g = lane / 4), rows 8 ni + 2 t and
-  // the next of x (t = lane % 4).
-  float acc[kTilesN][4] = {};
+  // acc[mi][ni]: rows 16 mi + g and 16 mi + g + 8 of W (lane g = lane /
+  // 4), rows 8 ni + 2 t and the next of x (t = lane % 4).
+  float acc[kTilesM][kTilesN][4] = {};
   for (int j = 0; j < warp_stages; ++j) {
     copy_async_wait<kStages - 2>();
     // Every lane's copies of stage j have landed, and every lane is done
@@ -175,32 +181,40 @@ __global__ void __launch_bounds__(kSkinnyDenseWarps * 32)
       } else {
 #pragma unroll
         for (int s = 0; s < 2; ++s) {
-          // Lanes 0-7, 8-15: x rows 0-7 at chunks 2 kk, 2 kk + 1; lanes
-          // 16-31 the same for rows 8-15.
-          uint32_t r[4];
-          load_matrix_x4(
-              r,
-              xs +
-                  Slot::chunk_offset(
-                      lane % 8 + (lane / 16) * 8,
-                      2 * (2 * h + s) + (lane / 8) % 2));
-          bf[s][0][0] = r[0];
-          bf[s][0][1] = r[1];
-          bf[s][1][0] = r[2];
-          bf[s][1][1] = r[3];
+#pragma unroll
+          for (int np = 0; np < kTilesN / 2; ++np) {
+            // Lanes 0-7, 8-15: x rows 16 np + 0-7 at chunks 2 kk, 2 kk + 1;
+            // lanes 16-31 the same for rows 16 np + 8-15.
+            uint32_t r[4];
+            load_matrix_x4(
+                r,
+                xs +
+                    Slot::chunk_offset(
+                        16 * np + lane % 8 + (lane / 16) * 8,
+                        2 * (2 * h + s) + (lane / 8) % 2));
+            bf[s][2 * np][0] = r[0];
+            bf[s][2 * np][1] = r[1];
+            bf[s][2 * np + 1][0] = r[2];
+            bf[s][2 * np + 1][1] = r[3];
+          }
         }
       }
 #pragma unroll
       for (int s = 0; s < 2; ++s) {
-        // A: lanes 0-15 address rows 0-15 at chunk 2 kk, lanes 16-31 at
-        // 2 kk + 1.
-        uint32_t af[4];
-        load_matrix_x4(
-            af,
-            slot + Slot::chunk_offset(lane % 16, 2 * (2 * h + s) + lane / 16));
 #pragma unroll
-        for (int ni = 0; ni < kTilesN; ++ni) {
-          mma_16816<T>(acc[ni], af, bf[s][ni]);
+        for (int mi = 0; mi < kTilesM; ++mi) {
+          // A: lanes 0-15 address rows 16 mi + 0-15 at chunk 2 kk, lanes
+          // 16-31 at 2 kk + 1.
+          uint32_t af[4];
+          load_matrix_x4(
+              af,
+              slot +
+                  Slot::chunk_offset(
+                      16 * mi + lane % 16, 2 * (2 * h + s) + lane / 16));
+#pragma unroll
+          for (int ni = 0; ni < kTilesN; ++ni) {
+            mma_16816<T>(acc[mi][ni], af, bf[s][ni]);
+          }
         }
       }
     }
@@ -213,28 +227,31 @@ __global__ void __launch_bounds__(kSkinnyDenseWarps * 32)
   const int g = lane / 4;
   const int t = lane % 4;
 #pragma unroll
-  for (int ni = 0; ni < kTilesN; ++ni) {
+  for (int mi = 0; mi < kTilesM; ++mi) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = g + 8 * (e / 2);
-      const int col = 8 * ni + 2 * t + e % 2;
-      partial[(warp * kSkinnyDenseRowsW + row) * x_rows + col] = acc[ni][e];
+    for (int ni = 0; ni < kTilesN; ++ni) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = 16 * mi + g + 8 * (e / 2);
+        const int col = 8 * ni + 2 * t + e % 2;
+        partial[(warp * kRowsW + row) * x_rows + col] = acc[mi][ni][e];
+      }
     }
   }
   __syncthreads();
 
   const T* bias = static_cast<const T*>(a.bias);
   T* out = static_cast<T*>(a.out);
-  constexpr int kOutputs = kSkinnyDenseRowsW * x_rows;
+  constexpr int kOutputs = kRowsW * x_rows;
   for (int i = threadIdx.x; i < kOutputs; i += kSkinnyDenseWarps * 32) {
-    const int row = i % kSkinnyDenseRowsW;
-    const int m = i / kSkinnyDenseRowsW;
+    const int row = i % kRowsW;
+    const int m = i / kRowsW;
     const int n = n0 + row;
     if (m < a.m && n < a.n) {
       float v = bias ? to_float(bias[n]) : 0.0f;
 #pragma unroll
       for (int p = 0; p < kSkinnyDenseWarps; ++p) {
-        v += partial[(p * kSkinnyDenseRowsW + row) * x_rows + m];
+        v += partial[(p * kRowsW + row) * x_rows + m];
       }
       out[static_cast<int64_t>(m) * a.n + n] = from_float<T>(v);
     }
