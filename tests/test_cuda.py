@@ -726,7 +726,8 @@ def test_plan_wgmma_split_k_on_sm90():
     between blocks (grid z) into one wave that does, each block taking at
     least 16 steps of 64 values: the wide tile first unless it pads x more
     than the narrow one or, with dense weights and one x tile, its shares
-    would be shorter than 32 steps where the narrow tile splits too."""
+    would be shorter than 32 steps where the narrow tile splits too; those
+    narrow tiles split only until they fill 40% of the SMs."""
     # N = 4096, M = 512: 64 wide blocks, two ways: 128 blocks of 112 steps.
     assert plan("float16", 0, True, 512, 4096, 14336, sm90=True) == (
         "wgmma_dense_f16_wide_split2",
@@ -745,10 +746,15 @@ def test_plan_wgmma_split_k_on_sm90():
         [1, 32, 4],
     )
     # Dense, M = 128 (one x tile): 16 wide blocks would need 8 shares of 28
-    # steps; 32 narrow ones take 4 of 56.
+    # steps; 32 narrow ones split only until they fill 40% of the SMs, 2
+    # ways; at 8192 rows 64 narrow blocks do unsplit.
     assert plan("bfloat16", 0, True, 128, 4096, 14336, sm90=True)[:2] == (
-        "wgmma_dense_bf16_narrow_split4",
-        [1, 32, 4],
+        "wgmma_dense_bf16_narrow_split2",
+        [1, 32, 2],
+    )
+    assert plan("bfloat16", 0, True, 100, 8192, 4096, sm90=True)[:2] == (
+        "wgmma_dense_bf16_narrow",
+        [1, 64, 1],
     )
     # Every split has steps: 65 steps five ways would leave the fifth one
     # step; 200 x 4096 x 4104 (two x tiles) takes 17 + 17 + 17 + 14.

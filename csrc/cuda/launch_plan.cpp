@@ -74,6 +74,13 @@ constexpr int kWgmmaNarrowMinFillTenths = 8;
 // steps) the wide splits stayed ahead: 64.5 against 72.4 us and 115.8
 // against 127.4 (bench/cuda_kernels.md).
 constexpr int kWgmmaDenseWideSplitMinSteps = 32;
+// Those narrow tiles split only until their blocks fill this share of the
+// SMs (tenths): one x tile against dense w is bound by w's bytes, which
+// half the SMs stream at the memory's rate, and each split adds float32
+// partials and the split sum (about 3.5 us at 4096 x 14336, M = 128). There
+// 64 blocks (2 splits) took 49.8-50.1 us against 52.8-53.2 for 128 (4
+// splits) and 50.2 for stock (bench/cuda_kernels.md).
+constexpr int kWgmmaDenseNarrowMinFillTenths = 4;
 
 template <class Tile>
 bool tile_fills_gpu(Tile tile, const MatmulProblem& p) {
@@ -104,18 +111,23 @@ LaunchPlan wgmma_plan(WgmmaTile tile, const MatmulProblem& p, int splits) {
       k_splits};
 }
 
-// The K splits (2 .. kWgmmaMaxSplits) whose blocks make one wave that
-// fills 90% of the SMs, with at least kWgmmaMinSplitSteps steps each; 0 if
-// none. (112 tiles split in two would run 1.7 waves of shorter blocks.)
-int wgmma_splits(WgmmaTile tile, const MatmulProblem& p) {
+// The K splits (2 .. kWgmmaMaxSplits; from 1 where first_split is 1)
+// whose blocks make one wave that fills min_fill_tenths of the SMs (90% by
+// default), with at least kWgmmaMinSplitSteps steps each; 0 if none. (112
+// tiles split in two would run 1.7 waves of shorter blocks.)
+int wgmma_splits(
+    WgmmaTile tile,
+    const MatmulProblem& p,
+    int min_fill_tenths = kTensorTileMinFillTenths,
+    int first_split = 2) {
   const int blocks = tile_blocks(tile, p);
   const int k_steps = ceil_div(p.k, kWgmmaBlockK);
-  for (int splits = 2; splits <= kWgmmaMaxSplits; ++splits) {
-    if (ceil_div(k_steps, splits) < kWgmmaMinSplitSteps ||
+  for (int splits = first_split; splits <= kWgmmaMaxSplits; ++splits) {
+    if ((splits > 1 && ceil_div(k_steps, splits) < kWgmmaMinSplitSteps) ||
         blocks * splits > p.multiprocessors) {
       return 0;
     }
-    if (10 * blocks * splits >= kTensorTileMinFillTenths * p.multiprocessors) {
+    if (10 * blocks * splits >= min_fill_tenths * p.multiprocessors) {
       return splits;
     }
   }
@@ -235,12 +247,17 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     // do, for the same stage handovers; but not where they pad x more (4-
     // and 8-bit wide tiles take 256 rows of x).
     const int wide_splits = wgmma_splits(WgmmaTile::Wide, p);
-    const bool short_dense_shares = p.bits == 0 && wide_splits > 0 &&
-        p.m <= kWgmmaBlockM &&
+    if (p.bits == 0 && wide_splits > 0 && p.m <= kWgmmaBlockM &&
         ceil_div(ceil_div(p.k, kWgmmaBlockK), wide_splits) <
             kWgmmaDenseWideSplitMinSteps &&
-        wgmma_splits(WgmmaTile::Narrow, p) > 0;
-    if (wide_splits > 0 && !short_dense_shares &&
+        wgmma_splits(WgmmaTile::Narrow, p) > 0) {
+      return wgmma_plan(
+          WgmmaTile::Narrow,
+          p,
+          wgmma_splits(
+              WgmmaTile::Narrow, p, kWgmmaDenseNarrowMinFillTenths, 1));
+    }
+    if (wide_splits > 0 &&
         padded_rows(WgmmaTile::Wide, p) <= padded_rows(WgmmaTile::Narrow, p)) {
       return wgmma_plan(WgmmaTile::Wide, p, wide_splits);
     }
