@@ -133,10 +133,10 @@ struct LaunchPlan {
 //    warpgroup tile whose grid fills 90% of the SMs, or with K split
 //    between up to kWgmmaMaxSplits blocks of at least kWgmmaMinSplitSteps
 //    steps, one wave that fills 90% of them: the wide tile, then the wide tile
-//    split (where it pads x no more than the narrow one, and, dense with
-//    M <= 128, where its shares are not shorter than 32 steps while the
-//    narrow tile also splits), then the narrow tile, then the narrow tile
-//    split, then the narrow tile unsplit where its grid fills 80% of the SMs.
+//    split (where it pads x no more than the narrow one; dense with M <=
+//    128, shares under 32 steps give way to narrow tiles split to 40% of
+//    the SMs where they split too), then the narrow tile, then the narrow
+//    tile split, then the narrow tile unsplit where it fills 80% of the SMs.
 //  - Tensor: transposed float16 / bfloat16 weights, aligned, K a multiple
 //    of 8; the largest tile whose grid still fills 90% of the SMs.
 //  - Simt: everything else.
