@@ -1,7 +1,7 @@
 // Copyright © 2026 mlx-qmm contributors.
 //
 // Dense float16 / bfloat16 weights against 2 to kSkinnyDenseMaxRows rows
-// of x: one pass over W (117 MB at 14336 x 4096) for at most 16 products a
+// of x: one pass over W (117 MB at 14336 x 4096) for at most 32 products a
 // weight, so the goal is the memory bandwidth that the matrix-vector kernel
 // reaches at M = 1 (3.0 TB/s on the H100), with the products on tensor
 // cores.
