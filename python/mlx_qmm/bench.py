@@ -231,7 +231,9 @@ def ladder_timing(
     The first call (JIT compilation, first use of the weights) is dropped;
     untimed evaluations double the calls until one takes
     ``GPU_LADDER_START_SECONDS``. From there each rung warms up as the CPU
-    path does (at most ``WARMUP_SECONDS`` a rung), takes its timed
+    path does (at most ``WARMUP_SECONDS`` a rung, and less up the ladder:
+    each rung's last warm-up evaluation comes off one ``WARMUP_SECONDS``
+    allowance for the whole ladder), takes its timed
     samples, and doubles the calls, until a rung's evaluation takes
     ``GPU_SAMPLE_SECONDS``, holds ``MAX_CALLS`` calls or ``budget_s`` is
     spent. Returns the rung with the lowest median.
