@@ -63,16 +63,23 @@ std::string cpu_provider(const char* metal_kernels) {
 
 } // namespace
 
+const char* cuda_kernel_list(KernelFamily family) {
+  if (family == KernelFamily::AffineQuantized) {
+    return "matvec_affine, matvec_tensor_affine (4 bits, float16/bfloat16), "
+           "skinny_affine, skinny_cluster_affine (sm_90), "
+           "wgmma_affine (4 and 8 bits, sm_90), dequantize_affine followed "
+           "by wgmma_dense (sm_90, many rows of x) and tensor_affine "
+           "(float16/bfloat16), simt_affine";
+  }
+  return "matvec_dense, skinny_dense, wgmma_dense (sm_90) and tensor_dense "
+         "(float16/bfloat16), simt_dense";
+}
+
 std::vector<KernelProvider> kernel_providers() {
   const char* quantized = "qmv_affine, qmm_affine";
   const char* dense = "dense_gemv, dense_gemm";
-  const char* cuda_quantized =
-      "matvec_affine, skinny_affine, skinny_cluster_affine (sm_90), "
-      "wgmma_affine (4 and 8 bits, sm_90) and tensor_affine "
-      "(float16/bfloat16), simt_affine";
-  const char* cuda_dense =
-      "matvec_dense, wgmma_dense (sm_90) and tensor_dense "
-      "(float16/bfloat16), simt_dense";
+  const char* cuda_quantized = cuda_kernel_list(KernelFamily::AffineQuantized);
+  const char* cuda_dense = cuda_kernel_list(KernelFamily::Dense);
   return {
       {"cpu", "quantized_matmul", cpu_provider(quantized)},
       {"cpu", "matmul", cpu_provider(dense)},

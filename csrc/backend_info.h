@@ -27,4 +27,9 @@ struct KernelProvider {
 
 std::vector<KernelProvider> kernel_providers();
 
+// The CUDA kernels that may serve `family`, by the family names of the
+// launch plans (csrc/cuda/launch_plan.h), whether or not this build has
+// them; kernel_providers() quotes it in CUDA builds.
+const char* cuda_kernel_list(KernelFamily family);
+
 } // namespace mlx_qmm

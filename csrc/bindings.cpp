@@ -74,6 +74,17 @@ NB_MODULE(_ext, m) {
       "(device, op, provider) for every op and device type.");
 
   m.def(
+      "cuda_kernel_list",
+      [](bool quantized) {
+        return std::string(mlx_qmm::cuda_kernel_list(
+            quantized ? mlx_qmm::KernelFamily::AffineQuantized
+                      : mlx_qmm::KernelFamily::Dense));
+      },
+      "quantized"_a,
+      "The CUDA kernels that may serve quantized or dense matmuls, as "
+      "backend_info names them in CUDA builds.");
+
+  m.def(
       "load_metal_simulator",
       &mlx_qmm::metal::load_simulator,
       "path"_a,

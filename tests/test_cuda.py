@@ -12,6 +12,9 @@ x @ w and unaligned operands) with partial tiles in M, N and K.
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import mlx.core as mx
 import mlx_qmm
 import numpy as np
@@ -173,6 +176,8 @@ def quantized_case(shape, bits, group_size, dtype_name):
 def _served_by_us() -> None:
     kernels = mlx_qmm.backend_info()["kernels"]["gpu"]
     assert "CUDA kernels" in kernels["quantized_matmul"]
+    assert EXT.cuda_kernel_list(True) in kernels["quantized_matmul"]
+    assert EXT.cuda_kernel_list(False) in kernels["matmul"]
 
 
 @needs_cuda
@@ -587,6 +592,39 @@ def test_plan_matvec_for_decode(dtype):
         assert plan(dtype, 0, True, 33, 14336, 4096, sm90=True)[0].startswith(
             "tensor_dense_"
         )
+
+
+def test_kernel_list_names_every_planned_kernel():
+    """backend_info's CUDA kernel lists name every kernel family that the
+    launch plans pick, over dtypes, widths, layouts, GPUs and shapes from
+    decode to prefill (names as "matvec_tensor_affine_bf16_b4", "+" between
+    the kernels of a two-kernel plan)."""
+    lists = {True: EXT.cuda_kernel_list(True), False: EXT.cuda_kernel_list(False)}
+    seen = set()
+    for dtype, bits, transpose, aligned, sm90, m, n, k, group_size in itertools.product(
+        ["float32", "float16", "bfloat16"],
+        [0, 3, 4, 8],
+        [True, False],
+        [True, False],
+        [True, False],
+        [1, 2, 17, 32, 128, 2048],
+        [40, 14336],
+        [4096, 40000],
+        [32, 64],
+    ):
+        if bits == 0 and group_size != 64:
+            continue
+        name = plan(
+            dtype, bits, transpose, m, n, k, aligned, H100_SMS, sm90, group_size
+        )[0]
+        for part in name.split("+"):
+            family = re.split(r"_(?:f32|f16|bf16)", part)[0]
+            seen.add(family)
+            assert re.search(rf"\b{family}\b", lists[bits != 0]), (family, name)
+    # The grid reaches every kernel the lists name.
+    for listed in lists.values():
+        for family in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", listed):
+            assert family in seen, family
 
 
 def dtype_short(dtype: str) -> str:
