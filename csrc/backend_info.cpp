@@ -66,7 +66,8 @@ std::string cpu_provider(const char* metal_kernels) {
 const char* cuda_kernel_list(KernelFamily family) {
   if (family == KernelFamily::AffineQuantized) {
     return "matvec_affine, matvec_tensor_affine (4 bits, float16/bfloat16), "
-           "skinny_affine, skinny_cluster_affine (sm_90), "
+           "skinny_affine, skinny_cluster_affine (sm_90), skinny_ring_affine "
+           "(4 bits, sm_90), "
            "wgmma_affine (4 and 8 bits, sm_90), dequantize_affine followed "
            "by wgmma_dense (sm_90, many rows of x) and tensor_affine "
            "(float16/bfloat16), simt_affine";

@@ -106,7 +106,8 @@ SKINNY_DENSE_SHAPES = [
 # its K splits on the H100's 132 SMs). A partial last column tile of 256
 # rows of W (300, 4000) and uneven K shares (9 chunks of 128 split 8 ways:
 # seven of one chunk and one of two), one chunk a split (384 = 3 x 128),
-# and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks). Each
+# and the benchmark's 14336 x 4096 (56 tiles, 4 splits of 8 chunks; 8 bits
+# only: 4 bits take the ring-fed kernel there). Each
 # warp copies its rows' scales and biases 8 groups at a time: 16-byte copies
 # where a row's groups are a multiple of 8 (2048, 4096, 8192), plain loads
 # where not (1152, 384). A split's groups span two such windows at 4096
@@ -120,6 +121,23 @@ SKINNY_CLUSTER_CASES = [
     ((32, 2000, 8192), 8),
 ]
 SKINNY_CLUSTER_MODEL_CASE = ((32, 14336, 4096), 4)
+
+# The ring-fed few-row kernel (sm_90, 4 bits, 17 to 32 rows of x, blocks of
+# 128 rows of W filling 80% of the SMs, K in stages of 256): the benchmark's
+# 14336 x 4096 at 32 and 17 rows (16 stages, wrapping the ring of 4 slots
+# four times); a partial last block of W (13600 = 106 x 128 + 32) over 2
+# stages; an odd N (13601: no paired stores) over 3 stages, fewer than the
+# ring's slots; one stage (16384 x 256); exactly as many stages as slots
+# (14000 = 109 x 128 + 48, K = 1024). Group sizes 32, 64 and 128 copy 16, 8
+# and 4 bytes of a row's scales and biases a stage.
+SKINNY_RING_SHAPES = [
+    (32, 14336, 4096),
+    (17, 14336, 4096),
+    (24, 13600, 512),
+    (20, 13601, 768),
+    (32, 16384, 256),
+    (29, 14000, 1024),
+]
 
 # 4-bit decode (M = 1, float16 / bfloat16) on tensor cores, each block's
 # scales and biases in shared memory: a last trip of fewer than 32 blocks a
@@ -291,11 +309,24 @@ def test_matvec_streaming_beyond_tensor_groups(dtype_name, seed):
 
 
 @needs_cuda
-@pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
-def test_skinny_cluster_model_shape(bits, dtype_name, seed):
-    """The benchmark's 14336 x 4096 at 32 rows (the issue's M = 32 target)."""
-    _check_skinny_cluster(SKINNY_CLUSTER_MODEL_CASE, bits, 64, dtype_name, seed)
+def test_skinny_cluster_model_shape(dtype_name, seed):
+    """The benchmark's 14336 x 4096 at 32 rows, 8 bits (4 bits: below)."""
+    _check_skinny_cluster(SKINNY_CLUSTER_MODEL_CASE, 8, 64, dtype_name, seed)
+
+
+@needs_cuda
+@pytest.mark.parametrize("group_size", [32, 64, 128])
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", SKINNY_RING_SHAPES)
+def test_skinny_ring(shape, group_size, dtype_name, seed):
+    """The 4-bit few-row GEMM whose warps share a ring of shared-memory
+    stages (sm_90; the plan is checked for the H100's 132 SMs), including
+    the issue's M = 32 target shape: every output row and column, so that
+    one wrong stage, row group, span or edge shows."""
+    name = plan(dtype_name, 4, True, *shape, sm90=True, group_size=group_size)[0]
+    assert name == f"skinny_ring_affine_{dtype_short(dtype_name)}_b4_rows32"
+    assert_quantized_case_close(shape, 4, group_size, dtype_name, seed)
 
 
 @needs_cuda
@@ -654,9 +685,10 @@ def test_plan_skinny_for_a_few_rows(dtype):
 
 def test_plan_skinny_cluster_on_sm90():
     """From 17 rows of x on sm_90 the cluster-split kernel takes the few-row
-    cases, with as many K splits as the column tiles leave room for in two
-    blocks an SM (at most 8, at least one K chunk each); where no split fits,
-    and on other GPUs, skinny_gemm keeps them."""
+    cases that the ring-fed kernel does not (below), with as many K splits as
+    the column tiles leave room for in two blocks an SM (at most 8, at least
+    one K chunk each); where no split fits, and on other GPUs, skinny_gemm
+    keeps them."""
     cols = EXT.CUDA_SKINNY_CLUSTER_COLS
     per_sm = EXT.CUDA_SKINNY_CLUSTER_BLOCKS_PER_SM
     max_splits = EXT.CUDA_SKINNY_CLUSTER_MAX_SPLITS
@@ -664,12 +696,12 @@ def test_plan_skinny_cluster_on_sm90():
     assert (cols, per_sm, max_splits, min_rows) == (256, 2, 8, 17)
     for dtype in ["float16", "bfloat16"]:
         short = dtype_short(dtype)
-        name, grid, block, shared = plan(dtype, 4, True, 32, 14336, 4096, sm90=True)
+        name, grid, block, shared = plan(dtype, 8, True, 32, 14336, 4096, sm90=True)
         # 56 column tiles: room for 264 // 56 = 4 splits.
-        assert name == f"skinny_cluster_affine_{short}_b4_rows32_split4"
+        assert name == f"skinny_cluster_affine_{short}_b8_rows32_split4"
         assert grid == [56 * 4, 1, 1] and block == 256 and shared == 0
-        name, grid, *_ = plan(dtype, 8, True, 17, 4096, 14336, sm90=True)
-        assert name == f"skinny_cluster_affine_{short}_b8_rows32_split8"
+        name, grid, *_ = plan(dtype, 4, True, 17, 4096, 14336, sm90=True)
+        assert name == f"skinny_cluster_affine_{short}_b4_rows32_split8"
         assert grid == [16 * 8, 1, 1]
         # One K chunk a split at most: 3 chunks, 3 splits.
         assert plan(dtype, 4, True, 20, 100, 384, sm90=True)[:2] == (
@@ -681,8 +713,8 @@ def test_plan_skinny_cluster_on_sm90():
         assert plan(dtype, 4, True, 16, 14336, 4096, sm90=True)[0] == (
             f"skinny_affine_{short}_b4_rows16"
         )
-        assert plan(dtype, 4, True, 32, 133 * 256, 4096, sm90=True)[0] == (
-            f"skinny_affine_{short}_b4_rows32"
+        assert plan(dtype, 8, True, 32, 133 * 256, 4096, sm90=True)[0] == (
+            f"skinny_affine_{short}_b8_rows32"
         )
         assert plan(dtype, 4, True, 32, 4096, 128, sm90=True)[0] == (
             f"skinny_affine_{short}_b4_rows32"
@@ -691,9 +723,60 @@ def test_plan_skinny_cluster_on_sm90():
             f"skinny_affine_{short}_b4_rows32"
         )
     # Other SM counts change the room: 66 SMs leave 2 splits at 56 tiles.
-    assert plan("bfloat16", 4, True, 32, 14336, 4096, sms=66, sm90=True)[0] == (
-        "skinny_cluster_affine_bf16_b4_rows32_split2"
+    assert plan("bfloat16", 8, True, 32, 14336, 4096, sms=66, sm90=True)[0] == (
+        "skinny_cluster_affine_bf16_b8_rows32_split2"
     )
+
+
+def test_plan_skinny_ring_on_sm90():
+    """4-bit weights, 17 to 32 rows of x on sm_90: the ring-fed kernel, one
+    block of CUDA_SKINNY_RING_ROWS_W rows of W an SM and no K split, where
+    those blocks fill 80% of the SMs and K is whole stages; elsewhere the
+    cluster-split kernel or skinny_gemm."""
+    rows_w = EXT.CUDA_SKINNY_RING_ROWS_W
+    stage_k = EXT.CUDA_SKINNY_RING_STAGE_K
+    tenths = EXT.CUDA_SKINNY_RING_MIN_FILL_TENTHS
+    threads = EXT.CUDA_SKINNY_RING_THREADS
+    shared = EXT.CUDA_SKINNY_RING_SHARED_BYTES
+    assert (rows_w, stage_k, tenths, threads) == (128, 256, 8, 512)
+    # Four stages of 36 KB (W, x, scales, biases), alignment slack and the
+    # stages' mbarriers: one block an SM.
+    assert shared == 1024 + 4 * (36 * 1024 + 16) and 2 * shared > 227 * 1024
+    fewest = -(-tenths * H100_SMS // 10)  # 106 blocks fill 80% of 132 SMs
+    for dtype in ["float16", "bfloat16"]:
+        short = dtype_short(dtype)
+        ring = f"skinny_ring_affine_{short}_b4_rows32"
+        for m in (17, 24, 32):
+            assert plan(dtype, 4, True, m, 14336, 4096, sm90=True) == (
+                ring,
+                [112, 1, 1],
+                threads,
+                shared,
+            )
+        for group_size in (32, 64, 128):
+            name = plan(
+                dtype, 4, True, 32, 14336, 512, sm90=True, group_size=group_size
+            )
+            assert name[0] == ring
+        # The fill bound: 106 blocks of 128 rows (a partial last one) do,
+        # 105 do not (53 cluster tiles: 264 // 53 = 4 splits).
+        assert (
+            plan(dtype, 4, True, 32, fewest * rows_w - 64, 1024, sm90=True)[0] == ring
+        )
+        assert plan(dtype, 4, True, 32, (fewest - 1) * rows_w, 1024, sm90=True)[0] == (
+            f"skinny_cluster_affine_{short}_b4_rows32_split4"
+        )
+        # K not whole stages, 16 rows of x, 8 bits, or not sm_90.
+        assert plan(dtype, 4, True, 32, 14336, 4224, sm90=True)[0].startswith(
+            "skinny_cluster_"
+        )
+        assert plan(dtype, 4, True, 16, 14336, 4096, sm90=True)[0].startswith(
+            "skinny_affine_"
+        )
+        assert plan(dtype, 8, True, 32, 14336, 4096, sm90=True)[0].startswith(
+            "skinny_cluster_"
+        )
+        assert plan(dtype, 4, True, 32, 14336, 4096)[0].startswith("skinny_affine_")
 
 
 def test_plan_tensor_tiles_fill_the_gpu():

@@ -125,6 +125,8 @@ const void* plan_symbol(
       return cuda::skinny_affine_symbol(p.type, p.bits, plan.rows);
     case cuda::KernelKind::SkinnyCluster:
       return cuda::skinny_cluster_affine_symbol(p.type, p.bits);
+    case cuda::KernelKind::SkinnyRing:
+      return cuda::skinny_ring_affine_symbol(p.type, p.bits);
     case cuda::KernelKind::SkinnyDense:
       return cuda::skinny_dense_symbol(p.type, plan.rows);
     case cuda::KernelKind::Wgmma:

@@ -153,6 +153,17 @@ int skinny_cluster_splits(const MatmulProblem& p) {
   return std::min({room, kSkinnyClusterMaxSplits, p.k / kSkinnyChunk});
 }
 
+// Whether the ring-fed few-row kernel serves: 4 bits on sm_90, 17 to 32
+// rows of x, whole stages of K, groups no wider than a lane's share of a
+// stage's scales (128), and enough rows of W to fill the SMs without a K
+// split.
+bool skinny_ring_serves(const MatmulProblem& p) {
+  return p.sm90 && p.bits == 4 && p.m >= kSkinnyClusterMinRows &&
+      p.k % kSkinnyRingStageK == 0 && p.group_size <= 128 &&
+      10 * ceil_div(p.n, kSkinnyRingRowsW) >=
+      kSkinnyRingMinFillTenths * p.multiprocessors;
+}
+
 } // namespace
 
 LaunchPlan plan_matmul(const MatmulProblem& p) {
@@ -187,6 +198,18 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
   }
   if (p.transpose && p.aligned && tensor_type && p.bits != 0 &&
       p.k % kSkinnyChunk == 0 && p.m <= kSkinnyMaxRows) {
+    if (skinny_ring_serves(p)) {
+      return {
+          KernelKind::SkinnyRing,
+          kSkinnyMaxRows,
+          TensorTile::Small,
+          WgmmaTile::Narrow,
+          {ceil_div(p.n, kSkinnyRingRowsW), 1, 1},
+          skinny_ring_warps() * 32,
+          skinny_ring_shared_bytes(),
+          "skinny_ring_" + weights_name(p) + "_rows" +
+              std::to_string(kSkinnyMaxRows)};
+    }
     if (const int splits = skinny_cluster_splits(p); splits > 1) {
       LaunchPlan plan{
           KernelKind::SkinnyCluster,

@@ -36,6 +36,7 @@ enum class KernelKind : int {
   MatvecTensor,
   Skinny,
   SkinnyCluster,
+  SkinnyRing,
   SkinnyDense,
   Wgmma,
   Tensor,
@@ -112,6 +113,11 @@ struct LaunchPlan {
 //    each block's scales and biases in shared memory.
 //  - Matvec: transposed weights, aligned, (dense) K a multiple of 8, and
 //    M = 1, or M <= kMatvecMaxRows in float32: one pass over the weights.
+//  - SkinnyRing: as SkinnyCluster below, at 4 bits, K a multiple of
+//    kSkinnyRingStageK, group size at most 128, where the blocks of
+//    kSkinnyRingRowsW rows of W fill kSkinnyRingMinFillTenths tenths of the
+//    SMs: a producer warp feeds the consumer warps through a ring of stages,
+//    no K split.
 //  - SkinnyCluster: as Skinny below, on sm_90, kSkinnyClusterMinRows <= M
 //    <= kSkinnyMaxRows, where the column tiles leave room for K splits (at
 //    least 2 of them within kSkinnyClusterBlocksPerSM blocks an SM and one

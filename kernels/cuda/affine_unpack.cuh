@@ -49,6 +49,13 @@ template <typename T>
 inline constexpr uint32_t kPairMagic =
     std::is_same_v<T, __nv_bfloat16> ? 0x43004300u : 0x64006400u;
 
+// A 16-bit value twice in one register (the scale or bias of a pair).
+template <typename T>
+__device__ __forceinline__ uint32_t duplicate16(T v) {
+  const uint32_t bits = *reinterpret_cast<const uint16_t*>(&v);
+  return bits | (bits << 16);
+}
+
 // A pair of T (float16 or bfloat16) from two integers q already OR-ed into
 // the mantissas of kPairMagic<T> (exact for q below 2^7 or 2^10), as
 // s * q + z with a single rounding; scale2 and bias2 hold s and z twice. A

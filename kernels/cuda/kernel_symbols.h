@@ -43,6 +43,10 @@ const void* skinny_affine_symbol(FloatType type, int bits, int rows);
 // only).
 const void* skinny_cluster_affine_symbol(FloatType type, int bits);
 
+// skinny_ring_gemm<T, 4>; float16 and bfloat16 only, sm_90a machine code
+// (an empty body elsewhere: the launch plan picks it on sm_90 only).
+const void* skinny_ring_affine_symbol(FloatType type, int bits);
+
 // simt_gemm<T, quantized, transpose>.
 const void* simt_symbol(FloatType type, bool quantized, bool transpose);
 

@@ -114,6 +114,34 @@ inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
 // shared memory at once: 16 bytes of each row.
 inline constexpr int kSkinnyClusterWindowGroups = 8;
 
+// The ring-fed few-row kernel (skinny_ring_gemm.cuh, sm_90, 4 bits): a
+// block owns kSkinnyRingRowsW rows of W and all of K, which a producer warp
+// streams with x through kSkinnyRingStages shared-memory stages of
+// kSkinnyRingStageK values to consumer warps: 4 row groups of 32 rows of W,
+// each split into kSkinnyRingSpans spans of a stage's K. It serves
+// kSkinnyClusterMinRows to kSkinnyMaxRows rows of x where the blocks fill
+// kSkinnyRingMinFillTenths tenths of the SMs (one block an SM: 145 KB of
+// shared memory); fewer rows of W take the cluster kernel's K split.
+inline constexpr int kSkinnyRingRowsW = 128;
+inline constexpr int kSkinnyRingStageK = 256;
+inline constexpr int kSkinnyRingStages = 4;
+inline constexpr int kSkinnyRingSpans = 4;
+inline constexpr int kSkinnyRingMinFillTenths = 8;
+constexpr int skinny_ring_warps() {
+  return kSkinnyRingRowsW / 32 * kSkinnyRingSpans;
+}
+// A stage: the rows of W (4 bits), 16 bytes of scales and of biases a row
+// (up to 8 groups), and kSkinnyMaxRows rows of x (16-bit).
+constexpr int skinny_ring_stage_bytes() {
+  return kSkinnyRingRowsW * (kSkinnyRingStageK / 2 + 2 * 16) +
+      kSkinnyMaxRows * kSkinnyRingStageK * 2;
+}
+// Dynamic shared memory of a block: 1024 bytes of alignment slack, the
+// ring, and a full and an empty mbarrier a stage.
+constexpr int skinny_ring_shared_bytes() {
+  return 1024 + kSkinnyRingStages * (skinny_ring_stage_bytes() + 16);
+}
+
 // The few-row dense GEMM (skinny_dense_gemm.cuh): float16 / bfloat16
 // dense weights, 2 <= M <= kSkinnyDenseMaxRows (x tiles of 8, 16 or 32
 // rows; 32 on sm_90 only, below). A block owns skinny_dense_rows_w rows of W

@@ -53,6 +53,14 @@ copy_async_word(uint32_t shared, const void* global, int src_bytes) {
       "r"(src_bytes));
 }
 
+// Copies 8 bytes to shared address `shared`.
+__device__ __forceinline__ void copy_async_8(
+    uint32_t shared,
+    const void* global) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(shared), "l"(global));
+}
+
 // Copies 16 bytes to shared address `shared`.
 __device__ __forceinline__ void copy_async_16(
     uint32_t shared,

@@ -51,13 +51,6 @@
 
 namespace mlx_qmm::cuda {
 
-// A 16-bit value twice in one register (the scale or bias of a pair).
-template <typename T>
-__device__ __forceinline__ uint32_t duplicate16(T v) {
-  const uint32_t bits = *reinterpret_cast<const uint16_t*>(&v);
-  return bits | (bits << 16);
-}
-
 // The (scale, bias) of one row for one 32-value half of a step.
 template <typename T>
 struct RowAffine {
