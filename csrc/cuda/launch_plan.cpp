@@ -154,9 +154,9 @@ int skinny_cluster_splits(const MatmulProblem& p) {
 }
 
 // Whether the ring-fed few-row kernel serves: 4 bits on sm_90, 17 to 32
-// rows of x, whole stages of K, groups no wider than a lane's share of a
-// stage's scales (128), and enough rows of W to fill the SMs without a K
-// split.
+// rows of x, whole stages of K, groups of at most 128 values (a stage's
+// scales of a row, 2 to 8 groups, are one 4- to 16-byte copy), and enough
+// rows of W to fill the SMs without a K split.
 bool skinny_ring_serves(const MatmulProblem& p) {
   return p.sm90 && p.bits == 4 && p.m >= kSkinnyClusterMinRows &&
       p.k % kSkinnyRingStageK == 0 && p.group_size <= 128 &&

@@ -116,8 +116,8 @@ struct LaunchPlan {
 //  - SkinnyRing: as SkinnyCluster below, at 4 bits, K a multiple of
 //    kSkinnyRingStageK, group size at most 128, where the blocks of
 //    kSkinnyRingRowsW rows of W fill kSkinnyRingMinFillTenths tenths of the
-//    SMs: a producer warp feeds the consumer warps through a ring of stages,
-//    no K split.
+//    SMs: the block's warps share a ring of shared-memory stages, no K
+//    split.
 //  - SkinnyCluster: as Skinny below, on sm_90, kSkinnyClusterMinRows <= M
 //    <= kSkinnyMaxRows, where the column tiles leave room for K splits (at
 //    least 2 of them within kSkinnyClusterBlocksPerSM blocks an SM and one

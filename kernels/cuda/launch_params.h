@@ -115,10 +115,10 @@ inline constexpr int kSkinnyClusterCols = kSkinnyWarps * kSkinnyCols;
 inline constexpr int kSkinnyClusterWindowGroups = 8;
 
 // The ring-fed few-row kernel (skinny_ring_gemm.cuh, sm_90, 4 bits): a
-// block owns kSkinnyRingRowsW rows of W and all of K, which a producer warp
-// streams with x through kSkinnyRingStages shared-memory stages of
-// kSkinnyRingStageK values to consumer warps: 4 row groups of 32 rows of W,
-// each split into kSkinnyRingSpans spans of a stage's K. It serves
+// block owns kSkinnyRingRowsW rows of W and all of K, which its warps copy
+// with x into kSkinnyRingStages shared-memory stages of kSkinnyRingStageK
+// values and multiply: 4 row groups of 32 rows of W, each split into
+// kSkinnyRingSpans spans of a stage's K. It serves
 // kSkinnyClusterMinRows to kSkinnyMaxRows rows of x where the blocks fill
 // kSkinnyRingMinFillTenths tenths of the SMs (one block an SM: 145 KB of
 // shared memory); fewer rows of W take the cluster kernel's K split.
