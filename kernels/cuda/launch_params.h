@@ -15,6 +15,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/wgmma_tiles.h"
+
 namespace mlx_qmm::cuda {
 
 // The float types of x, scales, biases, bias and out (one dtype for all).
@@ -136,10 +138,11 @@ constexpr int skinny_ring_stage_bytes() {
   return kSkinnyRingRowsW * (kSkinnyRingStageK / 2 + 2 * 16) +
       kSkinnyMaxRows * kSkinnyRingStageK * 2;
 }
-// Dynamic shared memory of a block: 1024 bytes of alignment slack, the
-// ring, and a full and an empty mbarrier a stage.
+// Dynamic shared memory of a block: the stage ring's alignment slack
+// (make_stage_ring), the ring, and a full and an empty mbarrier a stage.
 constexpr int skinny_ring_shared_bytes() {
-  return 1024 + kSkinnyRingStages * (skinny_ring_stage_bytes() + 16);
+  return kWgmmaAlignSlack +
+      kSkinnyRingStages * (skinny_ring_stage_bytes() + 2 * 8);
 }
 
 // The few-row dense GEMM (skinny_dense_gemm.cuh): float16 / bfloat16

@@ -94,7 +94,6 @@ struct SkinnyRingTile {
   // Two words (8 bytes) a lane: spans of 64 values, four a stage. (Spans
   // of 128, two a stage with half the warps, measured the same.)
   static_assert(kLaneWords == 2, "the swizzles below assume 8-byte pieces");
-  static constexpr int kProducts = kSpanK / 16;
 
   static constexpr int kWRowBytes = kSkinnyRingStageK * bits / 8;
   static constexpr int kXRowBytes = kSkinnyRingStageK * 2;
@@ -130,6 +129,11 @@ struct SkinnyRingTile {
       (kSpans - 1) * kRowGroups * kAccumulators * 32 * 4;
   static_assert(kPartialBytes <= kSkinnyRingStages * kStageBytes);
   static_assert(kStageBytes == skinny_ring_stage_bytes());
+  // The launch's shared memory is what make_stage_ring lays out.
+  static_assert(
+      kWgmmaAlignSlack +
+          kSkinnyRingStages * (kStageBytes + 2 * sizeof(uint64_t)) ==
+      skinny_ring_shared_bytes());
 };
 
 // One thread's share of the copies of every stage: the block's threads
