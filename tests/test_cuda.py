@@ -738,7 +738,7 @@ def test_plan_skinny_ring_on_sm90():
     tenths = EXT.CUDA_SKINNY_RING_MIN_FILL_TENTHS
     threads = EXT.CUDA_SKINNY_RING_THREADS
     shared = EXT.CUDA_SKINNY_RING_SHARED_BYTES
-    assert (rows_w, stage_k, tenths, threads) == (128, 256, 8, 512)
+    assert (rows_w, stage_k, tenths, threads) == (128, 256, 8, 256)
     # Four stages of 36 KB (W, x, scales, biases), alignment slack and the
     # stages' mbarriers: one block an SM.
     assert shared == 1024 + 4 * (36 * 1024 + 16) and 2 * shared > 227 * 1024

@@ -119,18 +119,21 @@ inline constexpr int kSkinnyClusterWindowGroups = 8;
 // The ring-fed few-row kernel (skinny_ring_gemm.cuh, sm_90, 4 bits): a
 // block owns kSkinnyRingRowsW rows of W and all of K, which its warps copy
 // with x into kSkinnyRingStages shared-memory stages of kSkinnyRingStageK
-// values and multiply: 4 row groups of 32 rows of W, each split into
-// kSkinnyRingSpans spans of a stage's K. It serves
-// kSkinnyClusterMinRows to kSkinnyMaxRows rows of x where the blocks fill
-// kSkinnyRingMinFillTenths tenths of the SMs (one block an SM: 145 KB of
-// shared memory); fewer rows of W take the cluster kernel's K split.
+// values and multiply: row groups of kSkinnyRingTilesW m16 tiles of W (a
+// warp each), each split into kSkinnyRingSpans spans of a stage's K. It
+// serves kSkinnyClusterMinRows to kSkinnyMaxRows rows of x where the
+// blocks fill kSkinnyRingMinFillTenths tenths of the SMs (one block an SM:
+// 145 KB of shared memory); fewer rows of W take the cluster kernel's K
+// split.
 inline constexpr int kSkinnyRingRowsW = 128;
 inline constexpr int kSkinnyRingStageK = 256;
 inline constexpr int kSkinnyRingStages = 4;
 inline constexpr int kSkinnyRingSpans = 4;
 inline constexpr int kSkinnyRingMinFillTenths = 8;
+// A warp's m16 tiles of W (its rows: 16 a tile).
+inline constexpr int kSkinnyRingTilesW = 4;
 constexpr int skinny_ring_warps() {
-  return kSkinnyRingRowsW / 32 * kSkinnyRingSpans;
+  return kSkinnyRingRowsW / (16 * kSkinnyRingTilesW) * kSkinnyRingSpans;
 }
 // A stage: the rows of W (4 bits), 16 bytes of scales and of biases a row
 // (up to 8 groups), and kSkinnyMaxRows rows of x (16-bit).

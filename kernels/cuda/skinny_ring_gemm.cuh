@@ -18,11 +18,17 @@
 // for the next chunk of W.
 //
 // Layout of the work. A block owns kSkinnyRingRowsW = 128 rows of W and
-// all of K, kSkinnyRingStageK = 256 values a stage. Warp w takes rows
-// 32 (w % 4) .. + 31 (two m16 tiles: W is the products' A operand) and
-// span w / 4 of each stage (kSpanK = 256 / kSkinnyRingSpans values of K),
-// for all 32 rows of x (four n8 tiles, B). The span warps of a row group
-// add up their partial tiles through shared memory at the end.
+// all of K, kSkinnyRingStageK = 256 values a stage, with 8 warps. Warp w
+// takes rows 64 (w % 2) .. + 63 (kSkinnyRingTilesW = 4 m16 tiles: W is
+// the products' A operand) and span w / 2 of each stage (kSpanK = 256 /
+// kSkinnyRingSpans values of K), for all 32 rows of x (four n8 tiles, B).
+// The span warps of a row group add up their partial tiles through shared
+// memory at the end.
+//
+// Why four tiles of W a warp: each x fragment a warp loads then serves
+// four products rather than two, which halves the block's x loads from
+// shared memory; 16 warps of two tiles (the first version) took 2-3%
+// longer (bench/cuda_kernels.md).
 //
 // K order. Within a span, lane (g, t) (g = lane / 4, t = lane % 4) owns
 // values V t .. V t + V - 1 of each of its rows (V = kSpanK / 4): V / 2
@@ -57,9 +63,8 @@
 // kSkinnyRingStageK, the group size 32, 64 or 128, and every operand
 // 16-byte aligned (the launch plan checks).
 //
-// Measured on the H100 (bench/cuda_kernels.md): q4 14336 x 4096 at 32
-// rows in 20.1-20.8 us in the benchmark's timing, against 23.0-24.4 for
-// skinny_cluster_gemm in the same sessions.
+// Measured on the H100: bench/cuda_kernels.md, with the versions and the
+// variants measured and not kept (wgmma products, 112-row blocks).
 
 #pragma once
 
@@ -79,7 +84,7 @@ struct SkinnyRingTile {
   static constexpr int kRowsX = kSkinnyMaxRows;
   // A consumer warp's tiles: m16 tiles of W (the products' A operand) and
   // n8 tiles of x (B).
-  static constexpr int kTilesW = 2;
+  static constexpr int kTilesW = kSkinnyRingTilesW;
   static constexpr int kTilesX = kRowsX / 8;
   static constexpr int kRowsPerWarp = 16 * kTilesW;
   static constexpr int kRowGroups = kRowsW / kRowsPerWarp;
@@ -142,10 +147,10 @@ struct SkinnyRingTile {
 //
 // Why a share for every thread rather than a producer warp: a producer
 // warp issues all of a stage's 72 copies a lane (and their addresses) in
-// one serial stream, and would be the 17th warp of the block, which
-// limits every thread to 96 registers (the consumers then spill). Here
-// each thread issues 2 pieces of W, 2 of x and at most one of the scales
-// or biases a stage, with its addresses set up once.
+// one serial stream, and beside 16 consumer warps (an earlier version) it
+// limited every thread to 96 registers (the consumers then spilled). Here
+// each thread issues 4 pieces of W, 4 of x and one of the scales or
+// biases a stage, with its addresses set up once.
 template <int bits>
 struct SkinnyRingCopies {
   using Tile = SkinnyRingTile<bits>;
