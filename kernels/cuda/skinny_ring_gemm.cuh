@@ -27,8 +27,8 @@
 //
 // Why four tiles of W a warp: each x fragment a warp loads then serves
 // four products rather than two, which halves the block's x loads from
-// shared memory; 16 warps of two tiles (the first version) took 2-3%
-// longer (bench/cuda_kernels.md).
+// shared memory. Against 16 warps of two tiles (version 3) it timed the
+// same within run-to-run spread (bench/cuda_kernels.md).
 //
 // K order. Within a span, lane (g, t) (g = lane / 4, t = lane % 4) owns
 // values V t .. V t + V - 1 of each of its rows (V = kSpanK / 4): V / 2
