@@ -287,7 +287,7 @@ NB_MODULE(_ext, m) {
   m.attr("CUDA_SKINNY_RING_STAGE_K") = mlx_qmm::cuda::kSkinnyRingStageK;
   m.attr("CUDA_SKINNY_RING_MIN_FILL_TENTHS") =
       mlx_qmm::cuda::kSkinnyRingMinFillTenths;
-  m.attr("CUDA_SKINNY_RING_THREADS") = mlx_qmm::cuda::skinny_ring_warps() * 32;
+  m.attr("CUDA_SKINNY_RING_THREADS") = mlx_qmm::cuda::skinny_ring_threads();
   m.attr("CUDA_SKINNY_RING_SHARED_BYTES") =
       mlx_qmm::cuda::skinny_ring_shared_bytes();
   m.attr("CUDA_MATVEC_TENSOR_MAX_GROUPS") =

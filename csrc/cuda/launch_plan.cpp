@@ -205,7 +205,7 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
           TensorTile::Small,
           WgmmaTile::Narrow,
           {ceil_div(p.n, kSkinnyRingRowsW), 1, 1},
-          skinny_ring_warps() * 32,
+          skinny_ring_threads(),
           skinny_ring_shared_bytes(),
           "skinny_ring_" + weights_name(p) + "_rows" +
               std::to_string(kSkinnyMaxRows)};

@@ -135,6 +135,9 @@ inline constexpr int kSkinnyRingTilesW = 4;
 constexpr int skinny_ring_warps() {
   return kSkinnyRingRowsW / (16 * kSkinnyRingTilesW) * kSkinnyRingSpans;
 }
+constexpr int skinny_ring_threads() {
+  return skinny_ring_warps() * 32;
+}
 // A stage: the rows of W (4 bits), 16 bytes of scales and of biases a row
 // (up to 8 groups), and kSkinnyMaxRows rows of x (16-bit).
 constexpr int skinny_ring_stage_bytes() {

@@ -154,7 +154,7 @@ struct SkinnyRingTile {
 template <int bits>
 struct SkinnyRingCopies {
   using Tile = SkinnyRingTile<bits>;
-  static constexpr int kThreads = Tile::kConsumerWarps * 32;
+  static constexpr int kThreads = skinny_ring_threads();
   static constexpr int kWPieces = Tile::kWBytes / 16 / kThreads;
   static constexpr int kXPieces = Tile::kXBytes / 16 / kThreads;
   static_assert(kWPieces * kThreads * 16 == Tile::kWBytes);
@@ -232,7 +232,7 @@ struct SkinnyRingCopies {
 };
 
 template <typename T, int bits>
-__global__ void __launch_bounds__(skinny_ring_warps() * 32, 1)
+__global__ void __launch_bounds__(skinny_ring_threads(), 1)
     skinny_ring_gemm(const MatmulArgs a) {
 #if MLX_QMM_WGMMA
   using Tile = SkinnyRingTile<bits>;
@@ -240,7 +240,7 @@ __global__ void __launch_bounds__(skinny_ring_warps() * 32, 1)
   // Full: every thread's copies of the stage (cp.async arrivals); empty:
   // one arrival a warp once it is done with the stage.
   const auto ring = make_stage_ring<kSkinnyRingStages, Tile::kStageBytes>(
-      shared_bytes, Tile::kConsumerWarps * 32, Tile::kConsumerWarps);
+      shared_bytes, skinny_ring_threads(), Tile::kConsumerWarps);
 
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
