@@ -270,10 +270,11 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     // do, for the same stage handovers; but not where they pad x more (4-
     // and 8-bit wide tiles take 256 rows of x).
     const int wide_splits = wgmma_splits(WgmmaTile::Wide, p);
+    const int narrow_splits = wgmma_splits(WgmmaTile::Narrow, p);
     if (p.bits == 0 && wide_splits > 0 && p.m <= kWgmmaBlockM &&
         ceil_div(ceil_div(p.k, kWgmmaBlockK), wide_splits) <
             kWgmmaDenseWideSplitMinSteps &&
-        wgmma_splits(WgmmaTile::Narrow, p) > 0) {
+        narrow_splits > 0) {
       return wgmma_plan(
           WgmmaTile::Narrow,
           p,
@@ -287,8 +288,8 @@ LaunchPlan plan_matmul(const MatmulProblem& p) {
     if (tile_fills_gpu(WgmmaTile::Narrow, p)) {
       return wgmma_plan(WgmmaTile::Narrow, p, 1);
     }
-    if (const int splits = wgmma_splits(WgmmaTile::Narrow, p); splits > 0) {
-      return wgmma_plan(WgmmaTile::Narrow, p, splits);
+    if (narrow_splits > 0) {
+      return wgmma_plan(WgmmaTile::Narrow, p, narrow_splits);
     }
     if (10 * tile_blocks(WgmmaTile::Narrow, p) >=
         kWgmmaNarrowMinFillTenths * p.multiprocessors) {

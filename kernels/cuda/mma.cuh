@@ -18,66 +18,55 @@ __device__ __forceinline__ uint32_t shared_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// Copies `bytes` (4, 8 or 16) from global to shared memory asynchronously;
-// when !valid it reads nothing and writes zeros (src-size 0), which pads
-// the edges of a tile.
+// Copies `bytes` (4, 8 or 16) from global memory to shared-memory address
+// `shared` (shared_address) asynchronously.
 template <int bytes>
-__device__ __forceinline__ void
-copy_async(void* shared, const void* global, bool valid) {
-  const int src_size = valid ? bytes : 0;
+__device__ __forceinline__ void copy_async(
+    uint32_t shared,
+    const void* global) {
+  static_assert(bytes == 4 || bytes == 8 || bytes == 16);
   if constexpr (bytes == 16) {
-    // .cg: the tile is used once per block; keep it out of L1.
+    // .cg: a tile is read once per block; keep it out of L1.
     asm volatile(
-        "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(
-            shared_address(shared)),
-        "l"(global),
-        "r"(src_size));
+        "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared),
+        "l"(global));
   } else {
     asm volatile(
-        "cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(
-            shared_address(shared)),
+        "cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(shared),
         "l"(global),
-        "n"(bytes),
-        "r"(src_size));
+        "n"(bytes));
   }
 }
 
-// The same at a shared-memory address (shared_address), for copies whose
-// destinations are set up once as offsets (wgmma.cuh's SwizzledTileCopy):
-// the first `src_bytes` (0 to 4) of a 4-byte word, the rest zero-filled.
+// The same, reading only the first `src_bytes` (0 to `bytes`) and writing
+// zeros for the rest: 0 pads the edges of a tile and reads nothing.
+template <int bytes>
 __device__ __forceinline__ void
-copy_async_word(uint32_t shared, const void* global, int src_bytes) {
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared),
-      "l"(global),
-      "r"(src_bytes));
+copy_async(uint32_t shared, const void* global, int src_bytes) {
+  static_assert(bytes == 4 || bytes == 8 || bytes == 16);
+  if constexpr (bytes == 16) {
+    asm volatile(
+        "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared),
+        "l"(global),
+        "r"(src_bytes));
+  } else {
+    asm volatile(
+        "cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(shared),
+        "l"(global),
+        "n"(bytes),
+        "r"(src_bytes));
+  }
 }
 
-// Copies 8 bytes to shared address `shared`.
-__device__ __forceinline__ void copy_async_8(
-    uint32_t shared,
-    const void* global) {
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(shared), "l"(global));
-}
+// A bool would convert to a byte count of 1: callers say valid ? bytes : 0.
+template <int bytes>
+void copy_async(uint32_t shared, const void* global, bool valid) = delete;
 
-// Copies 16 bytes to shared address `shared`.
-__device__ __forceinline__ void copy_async_16(
-    uint32_t shared,
-    const void* global) {
-  asm volatile(
-      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared), "l"(global));
-}
-
-// The same, or zero-fills the 16 bytes when !valid (reading nothing: the
-// ignore-src predicate).
+// At a generic pointer into shared memory: when !valid, zeros.
+template <int bytes>
 __device__ __forceinline__ void
-copy_async_16(uint32_t shared, const void* global, bool valid) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.eq.u32 p, %2, 0;\n"
-      "cp.async.cg.shared.global [%0], [%1], 16, p;\n}\n" ::"r"(shared),
-      "l"(global),
-      "r"(static_cast<uint32_t>(valid)));
+copy_async(void* shared, const void* global, bool valid) {
+  copy_async<bytes>(shared_address(shared), global, valid ? bytes : 0);
 }
 
 __device__ __forceinline__ void copy_async_commit() {

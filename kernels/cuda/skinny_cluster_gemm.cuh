@@ -169,8 +169,8 @@ struct AffineWindows {
   __device__ void issue(int w, uint16_t (*table)[kSkinnyCols][kGroups]) const {
     const int first = w * kGroups;
     if (groups % kGroups == 0) {
-      copy_async_16(shared_address(&table[0][lane][0]), scales + first);
-      copy_async_16(shared_address(&table[1][lane][0]), biases + first);
+      copy_async<16>(shared_address(&table[0][lane][0]), scales + first);
+      copy_async<16>(shared_address(&table[1][lane][0]), biases + first);
       copy_async_commit();
     } else {
 #pragma unroll

@@ -211,21 +211,21 @@ struct SkinnyRingCopies {
     const int64_t w_k = static_cast<int64_t>(s) * Tile::kWRowBytes;
 #pragma unroll
     for (int p = 0; p < kWPieces; ++p) {
-      copy_async_16(slot + w_shared[p], w_src[p] + w_k);
+      copy_async<16>(slot + w_shared[p], w_src[p] + w_k);
     }
     const int64_t x_k = static_cast<int64_t>(s) * Tile::kXRowBytes;
 #pragma unroll
     for (int p = 0; p < kXPieces; ++p) {
-      copy_async_16(slot + x_shared[p], x_src[p] + x_k);
+      copy_async<16>(slot + x_shared[p], x_src[p] + x_k);
     }
     if (affine_src) {
       const char* src = affine_src + static_cast<int64_t>(s) * affine_bytes;
       if (affine_bytes == 16) {
-        copy_async_16(slot + affine_shared, src);
+        copy_async<16>(slot + affine_shared, src);
       } else if (affine_bytes == 8) {
-        copy_async_8(slot + affine_shared, src);
+        copy_async<8>(slot + affine_shared, src);
       } else {
-        copy_async_word(slot + affine_shared, src, 4);
+        copy_async<4>(slot + affine_shared, src);
       }
     }
   }

@@ -208,15 +208,14 @@ struct SwizzledTileCopy {
     if (column_valid && valid_rows == kAllRows) {
 #pragma unroll
       for (int u = 0; u < kCopies; ++u) {
-        copy_async_16(first + u * kPassBytes, rows[u] + offset);
+        copy_async<16>(first + u * kPassBytes, rows[u] + offset);
       }
     } else {
 #pragma unroll
       for (int u = 0; u < kCopies; ++u) {
-        copy_async_16(
-            first + u * kPassBytes,
-            rows[u] + offset,
-            column_valid && ((valid_rows >> u) & 1));
+        const bool valid = column_valid && ((valid_rows >> u) & 1);
+        copy_async<16>(
+            first + u * kPassBytes, rows[u] + offset, valid ? 16 : 0);
       }
     }
   }

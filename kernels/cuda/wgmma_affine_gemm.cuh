@@ -177,7 +177,8 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
       for (int v = 0; v < kRawWords / 4; ++v) {
         const int word = first_word + 4 * v;
         const bool valid = row_valid && word < row_words;
-        copy_async_16(slot + 16 * v, w_row + (valid ? word : 0), valid);
+        copy_async<16>(
+            slot + 16 * v, w_row + (valid ? word : 0), valid ? 16 : 0);
       }
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
@@ -190,7 +191,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
         const int64_t word_byte = valid ? (e & ~int64_t{1}) * 2 : 0;
 #pragma unroll
         for (int which = 0; which < 2; ++which) {
-          copy_async_word(
+          copy_async<4>(
               slot + 4 * (kRawWords + 2 * which + half),
               affine[which] + word_byte,
               bytes);
