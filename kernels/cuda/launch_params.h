@@ -127,6 +127,8 @@ inline constexpr int kSkinnyClusterWindowGroups = 8;
 // split.
 inline constexpr int kSkinnyRingRowsW = 128;
 inline constexpr int kSkinnyRingStageK = 256;
+// Four slots, two of them in flight while a warp multiplies a third: 3, 5
+// and 6 slots, with one to four in flight, measured slower.
 inline constexpr int kSkinnyRingStages = 4;
 inline constexpr int kSkinnyRingSpans = 4;
 inline constexpr int kSkinnyRingMinFillTenths = 8;

@@ -63,8 +63,9 @@
 // kSkinnyRingStageK, the group size 32, 64 or 128, and every operand
 // 16-byte aligned (the launch plan checks).
 //
-// Measured on the H100: bench/cuda_kernels.md, with the versions and the
-// variants measured and not kept (wgmma products, 112-row blocks).
+// Measured on the H100 and the H200: bench/cuda_kernels.md, with the
+// versions and the variants measured and not kept (wgmma products, 112-row
+// blocks, other ring depths).
 
 #pragma once
 
